@@ -1,0 +1,1 @@
+"""The DNSSEC-signed authoritative test-zone server."""

@@ -1,0 +1,5 @@
+"""Allow ``python -m rootcanary``."""
+
+from rootcanary.cli import main
+
+main()
