@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
+from rootcanary.cli import atlas_options
 from rootcanary.cli.common import ScenarioArg, guarded
+from rootcanary.cli.schedule_atlas import AtlasScheduleOptions, schedule_atlas
+from rootcanary.config import parse_duration
 from rootcanary.errors import ConfigError
 from rootcanary.scenario import Scenario, load_scenario
 
@@ -69,11 +72,69 @@ def register(app: typer.Typer) -> None:
                 help="Campaign directory (default: campaigns/<scenario>-<backend>).",
             ),
         ] = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Show what would be sent, with the cost; send nothing.",
+            ),
+        ] = False,
+        output_format: Annotated[
+            OutputFormat,
+            typer.Option(
+                "--format",
+                help="Output on stdout: text, or json (the dry run: one JSON "
+                "array of the request bodies).",
+            ),
+        ] = OutputFormat.text,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        key: atlas_options.KeyOption = None,
+        server: atlas_options.ServerOption = None,
+        ca_file: atlas_options.CaFileOption = None,
+        probes_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--probes-file",
+                help="atlas: a saved probe list (API JSON or RIPE archive dump) to "
+                "split selections by, instead of reading the probe API.",
+                show_default=False,
+            ),
+        ] = None,
+        wait_for_slots: Annotated[
+            str,
+            typer.Option(
+                "--wait-for-slots",
+                help="atlas: how long to wait for free measurement slots when "
+                "the account is at its limit (e.g. 30m); 0 stops instead.",
+            ),
+        ] = "0s",
     ) -> None:
         """Launch the scenario's measurements; record them in a campaign directory."""
         scenario = load_scenario(scenario_path)
         name = pick_backend(scenario, backend)
         directory = campaign or default_campaign_dir(scenario, name)
+        if name == "atlas":
+            try:
+                wait = parse_duration(wait_for_slots)
+            except ValueError as exc:
+                raise ConfigError(f"--wait-for-slots: {exc}") from None
+            schedule_atlas(
+                scenario,
+                directory,
+                AtlasScheduleOptions(
+                    dry_run=dry_run,
+                    json_output=output_format is OutputFormat.json,
+                    yes=yes,
+                    key=key,
+                    server=server,
+                    ca_file=ca_file,
+                    probes_file=probes_file,
+                    wait_for_slots=wait,
+                ),
+            )
+            return
         raise ConfigError(
             f"the {name} backend is not available in this version yet ({directory})"
         )
