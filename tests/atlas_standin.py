@@ -242,6 +242,7 @@ class StandIn:
     #: Probe id -> seconds after its timestamp before a result is visible.
     late: dict[int, int] = field(default_factory=dict)
     offset: float = 0.0  # the server clock is time.time() + offset
+    frozen: float | None = None
     query_types: set[str] = field(default_factory=lambda: set(QUERY_TYPES))
 
     def __post_init__(self) -> None:
@@ -264,7 +265,14 @@ class StandIn:
         return f"127.0.0.1:{self.port}"
 
     def now(self) -> float:
+        if self.frozen is not None:
+            return self.frozen + self.offset
         return time.time() + self.offset
+
+    def freeze(self) -> None:
+        """Stop the clock (it then moves only with :meth:`advance`)."""
+        with self.lock:
+            self.frozen = time.time()
 
     def advance(self, seconds: float) -> None:
         with self.lock:
@@ -801,6 +809,8 @@ def _result(msm: Measurement, pid: int, stamp: int) -> dict[str, Any]:
         query = dns.message.make_query(
             qname, str(definition["query_type"]), want_dnssec=True, use_edns=0
         )
+        # A fixed message id: the same measurement gives the same results.
+        query.id = int(hashlib.sha256(qname.encode()).hexdigest()[:4], 16)
         reply = dns.message.make_response(query)
         reply.flags |= dns.flags.RA
         if "bogus" in qname:
