@@ -61,16 +61,16 @@ def needs_probe_list(selections: Sequence[ProbeSelection], max_probes: int) -> b
         return False
     if any(s.requested is None for s in selections):
         return True
-    return sum(s.requested or 0 for s in selections) > max_probes
+    return sum(_wanted(s) for s in selections) > max_probes
 
 
 def split_without_list(
     selections: Sequence[ProbeSelection], max_probes: int
 ) -> ProbeSplit:
     """Selections that need no probe list: as they are, or id lists chunked."""
-    total = sum(s.requested or 0 for s in selections)
+    total = sum(_wanted(s) for s in selections)
     if total <= max_probes:
-        sources = tuple(source_of(s, s.requested or 0) for s in selections)
+        sources = tuple(source_of(s, _wanted(s)) for s in selections)
         return ProbeSplit((sources,), resolved=all(s.explicit for s in selections))
     ids: list[int] = []
     for selection in selections:
@@ -182,6 +182,13 @@ def _chunked(
         value = ",".join(str(i) for i in chunk)
         requests.append(({"type": "probes", "value": value, "requested": len(chunk)},))
     return ProbeSplit(tuple(requests), resolved=True, matched=len(ids))
+
+
+def _wanted(selection: ProbeSelection) -> int:
+    """How many probes a selection asks for (all listed ids by default)."""
+    if selection.requested is not None:
+        return selection.requested
+    return len(_explicit_ids(selection)) if selection.explicit else 0
 
 
 def _explicit_ids(selection: ProbeSelection) -> list[int]:
