@@ -9,7 +9,7 @@ from pathlib import Path
 
 import atlas_fixtures as fx
 from atlas_fixtures import cli_env, manifest, run_cli, scenario, start_cli
-from atlas_standin import Fault, StandIn
+from atlas_standin import Fault, StandIn, make_probes
 
 from rootcanary.backends.atlas.definitions import parse_slot
 
@@ -328,3 +328,54 @@ def test_a_placeholder_zone_is_refused_on_the_public_platform(tmp_path: Path) ->
     assert result.returncode == 1
     assert "canary.example. is a placeholder" in result.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_shipped_scenarios_dry_run_offline(tmp_path: Path, repo: Path) -> None:
+    env = cli_env(None, None)
+    canary = run_cli(
+        [
+            "schedule",
+            str(repo / "scenarios" / "root-canary.toml"),
+            "--campaign",
+            str(tmp_path / "canary"),
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        env,
+        tmp_path,
+    )
+    assert canary.returncode == 0, canary.stderr
+    (body,) = json.loads(canary.stdout)
+    assert len(body["definitions"]) == 40
+    assert body["probes"][0]["type"] == "area" and body["probes"][0]["requested"] == 500
+    assert "is a placeholder" in canary.stderr  # warned, not refused, in a dry run
+
+    # All probes must be split by id: from a saved probe list, offline.
+    probe_file = tmp_path / "probes.json"
+    probe_file.write_text(json.dumps({"objects": make_probes(2500)}))
+    ksk = run_cli(
+        [
+            "schedule",
+            str(repo / "scenarios" / "ksk-2024.toml"),
+            "--campaign",
+            str(tmp_path / "ksk"),
+            "--dry-run",
+            "--format",
+            "json",
+            "--probes-file",
+            str(probe_file),
+        ],
+        env,
+        tmp_path,
+    )
+    assert ksk.returncode == 0, ksk.stderr
+    bodies = json.loads(ksk.stdout)
+    connected = sum(1 for p in make_probes(2500) if p["status"]["id"] == 1)
+    assert [len(b["definitions"]) for b in bodies] == [8] * -(-connected // 1000)
+    ids = [int(i) for b in bodies for s in b["probes"] for i in s["value"].split(",")]
+    assert len(ids) == len(set(ids)) == connected
+    dnskey = bodies[0]["definitions"][-1]
+    assert dnskey["query_type"] == "DNSKEY" and dnskey["udp_payload_size"] == 4096
+    assert all(d["interval"] == 3600 for b in bodies for d in b["definitions"])
+    assert "more than the daily spending limit" in ksk.stderr
