@@ -15,7 +15,7 @@ from rootcanary.backends.atlas.definitions import (
     parse_slot,
     subset_body,
 )
-from rootcanary.backends.atlas.fetch import windows
+from rootcanary.backends.atlas.fetch import stored_digests, windows
 from rootcanary.backends.atlas.probes import (
     load_probe_file,
     needs_probe_list,
@@ -24,7 +24,7 @@ from rootcanary.backends.atlas.probes import (
 )
 from rootcanary.backends.atlas.schedule import planned_tests, zone_problem
 from rootcanary.backends.atlas.store import parts, remove_stale_temporaries, write_part
-from rootcanary.errors import ConfigError, ScenarioError
+from rootcanary.errors import ConfigError, DataError, ScenarioError
 from rootcanary.scenario import load_scenario
 from rootcanary.scenario.atlas import ProbeSelection
 
@@ -234,3 +234,18 @@ def test_parts_are_atomic_and_temporaries_are_not_parts(tmp_path: Path) -> None:
     assert [p.seq for p in parts(tmp_path)] == [1]
     assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == [part.path.name]
+
+
+def test_a_damaged_part_is_reported_not_repeated(tmp_path: Path) -> None:
+    write_part(tmp_path, 1, [{"timestamp": 5}])
+    damaged = tmp_path / "part-000002-6-9-n2.jsonl.gz"
+    damaged.write_bytes(b"\x1f\x8b not really gzip")
+    # Parts that end before the start are not read at all...
+    digests, following = stored_digests(tmp_path, 10)
+    assert digests == set() and following == 3
+    # ...a damaged one that must be read stops the fetch, naming the file.
+    with pytest.raises(DataError, match=r"part-000002-6-9-n2\.jsonl\.gz: unreadable"):
+        stored_digests(tmp_path, 7)
+    damaged.unlink()
+    digests, following = stored_digests(tmp_path, 0)
+    assert len(digests) == 1 and following == 2

@@ -42,6 +42,12 @@ def fetch_atlas(
     client = atlas_options.client(where, key, policy, required=False)
     entries = campaign.created()
     if msm_ids:
+        unknown = sorted(set(msm_ids) - {e["msm_id"] for e in entries})
+        if unknown:
+            raise ConfigError(
+                f"--msm: not measurements of this campaign: "
+                f"{', '.join(map(str, unknown))}"
+            )
         entries = [e for e in entries if e["msm_id"] in msm_ids]
     if not entries:
         console.warn(

@@ -37,6 +37,7 @@ from rootcanary.backends.atlas.store import (
     timestamp,
     write_part,
 )
+from rootcanary.errors import DataError
 from rootcanary.observation import Tally
 
 log = logging.getLogger("rootcanary.atlas")
@@ -128,7 +129,7 @@ class Fetcher:
             directory = results_dir(self.campaign.directory, msm_id)
             if msm_id not in seen:
                 remove_stale_temporaries(directory)
-                seen[msm_id], next_seq[msm_id] = self._stored(directory, window.start)
+                seen[msm_id], next_seq[msm_id] = stored_digests(directory, window.start)
                 reports[msm_id] = FetchReport(msm_id, 0, 0, 0)
             records = self.client.results(msm_id, window.start, window.stop)
             fresh = []
@@ -162,12 +163,22 @@ class Fetcher:
                 advance(window, len(fresh))
         return list(reports.values())
 
-    def _stored(self, directory: Path, start: int) -> tuple[set[str], int]:
-        """Digests of stored results from ``start`` on, and the next part number."""
-        stored = parts(directory)
-        digests: set[str] = set()
-        for part in stored:
-            if part.last >= start or (part.count and part.first == part.last == 0):
+
+def stored_digests(directory: Path, start: int) -> tuple[set[str], int]:
+    """Digests of stored results from ``start`` on, and the next part number."""
+    stored = parts(directory)
+    digests: set[str] = set()
+    for part in stored:
+        if part.last >= start or (part.count and part.first == part.last == 0):
+            try:
                 for record in read_part(part.path):
                     digests.add(identity(record))
-        return digests, (stored[-1].seq + 1 if stored else 1)
+            except (OSError, EOFError, ValueError) as exc:
+                # Parts are written atomically, so this is damage from
+                # outside; refuse rather than store results twice.
+                raise DataError(
+                    f"{part.path}: unreadable ({exc}); move it away and "
+                    f"fetch again with an --overlap reaching back to "
+                    f"{part.first} to get its results anew"
+                ) from None
+    return digests, (stored[-1].seq + 1 if stored else 1)
