@@ -214,6 +214,19 @@ def test_a_5xx_after_creation_is_reconciled_not_repeated(
     ]
 
 
+def test_a_mangled_success_is_reconciled_not_repeated(
+    tmp_path: Path, standin: StandIn, certificates: tuple[Path, Path, Path]
+) -> None:
+    standin.inject(Fault("POST", CREATE, action="after", status=201))
+    env = cli_env(standin, certificates[0])
+    path = scenario(tmp_path)
+    result = run_cli(_schedule(path, tmp_path / "c", "--yes"), env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "without one id per definition" in result.stderr
+    assert len(standin.requests("POST", CREATE)) == 1
+    assert len(standin.created()) == 5
+
+
 def test_a_5xx_before_creation_is_created_once(
     tmp_path: Path, standin: StandIn, certificates: tuple[Path, Path, Path]
 ) -> None:

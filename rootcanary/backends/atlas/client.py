@@ -177,12 +177,16 @@ class AtlasClient:
             idempotent=False,
         )
         ids = reply.body.get("measurements") if isinstance(reply.body, dict) else None
-        if not isinstance(ids, list) or len(ids) != len(body["definitions"]):
+        if (
+            not isinstance(ids, list)
+            or len(ids) != len(body["definitions"])
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        ):
             raise CreateOutcomeUnknown(
                 "creating measurements: the API answered without one id per "
                 f"definition ({self._show(reply.body)})"
             )
-        return [int(i) for i in ids]
+        return list(ids)
 
     def measurement(self, msm_id: int) -> dict[str, Any]:
         reply = self._get(f"/api/v2/measurements/{msm_id}/", f"measurement {msm_id}")
