@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from rootcanary.backends.local import ProbeSettings, RoundResult, run_campaign
-from rootcanary.backends.local_plan import resolve_targets, scenario_tests
+from rootcanary.cli import atlas_options
 from rootcanary.cli.common import ScenarioArg, guarded
+from rootcanary.cli.schedule_atlas import AtlasScheduleOptions, schedule_atlas
+from rootcanary.cli.schedule_local import schedule_local
 from rootcanary.config import parse_duration
-from rootcanary.console import console
 from rootcanary.errors import ConfigError
-from rootcanary.scenario import LocalSpec, Scenario, load_scenario
+from rootcanary.scenario import Scenario, load_scenario
 
 
 class Backend(StrEnum):
@@ -90,6 +90,44 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[
             str | None, typer.Option(help="local: how long to keep probing, e.g. 10m.")
         ] = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Show what would be sent, with the cost; send nothing.",
+            ),
+        ] = False,
+        output_format: Annotated[
+            OutputFormat,
+            typer.Option(
+                "--format",
+                help="Output on stdout: text, or json (the dry run: one JSON "
+                "array of the request bodies).",
+            ),
+        ] = OutputFormat.text,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        key: atlas_options.KeyOption = None,
+        server: atlas_options.ServerOption = None,
+        ca_file: atlas_options.CaFileOption = None,
+        probes_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--probes-file",
+                help="atlas: a saved probe list (API JSON or RIPE archive dump) to "
+                "split selections by, instead of reading the probe API.",
+                show_default=False,
+            ),
+        ] = None,
+        wait_for_slots: Annotated[
+            str,
+            typer.Option(
+                "--wait-for-slots",
+                help="atlas: how long to wait for free measurement slots when "
+                "the account is at its limit (e.g. 30m); 0 stops instead.",
+            ),
+        ] = "0s",
     ) -> None:
         """Launch the scenario's measurements; record them in a campaign directory."""
         scenario = load_scenario(scenario_path)
@@ -100,67 +138,26 @@ def register(app: typer.Typer) -> None:
                 scenario, directory, resolver or [], once, interval, duration
             )
             return
-        raise ConfigError(f"the {name} backend is not available in this version yet")
-
-
-def schedule_local(
-    scenario: Scenario,
-    directory: Path,
-    resolvers: list[str],
-    once: bool,
-    interval_text: str | None,
-    duration_text: str | None,
-) -> None:
-    spec = scenario.local or LocalSpec()
-    interval = _seconds("--interval", interval_text, spec.interval)
-    duration = _seconds("--duration", duration_text, spec.duration)
-    if once:
-        interval = None
-    targets = resolve_targets(scenario, resolvers)
-    tests = scenario_tests(scenario)
-    assert scenario.tests is not None
-    settings = ProbeSettings(
-        timeout=spec.timeout,
-        retries=spec.retries,
-        bufsize=spec.bufsize,
-        tcp_fallback=spec.tcp_fallback,
-    )
-    console.info(
-        f"probing {len(targets)} resolver(s) with {len(tests)} tests"
-        + (f" every {interval:g} s" if interval else " once")
-        + (f" for {duration:g} s" if interval and duration else "")
-    )
-
-    def progress(result: RoundResult) -> None:
-        console.info(
-            f"round {result.number}: {len(result.observations)} responses, "
-            f"{result.failed} without answer"
+        if name == "atlas":
+            try:
+                wait = parse_duration(wait_for_slots)
+            except ValueError as exc:
+                raise ConfigError(f"--wait-for-slots: {exc}") from None
+            schedule_atlas(
+                scenario,
+                directory,
+                AtlasScheduleOptions(
+                    dry_run=dry_run,
+                    json_output=output_format is OutputFormat.json,
+                    yes=yes,
+                    key=key,
+                    server=server,
+                    ca_file=ca_file,
+                    probes_file=probes_file,
+                    wait_for_slots=wait,
+                ),
+            )
+            return
+        raise ConfigError(
+            f"the {name} backend is not available in this version yet ({directory})"
         )
-
-    run = run_campaign(
-        directory,
-        name=scenario.name,
-        targets=targets,
-        tests=tests,
-        settings=settings,
-        zone=scenario.tests.zone,
-        interval=interval,
-        duration=duration,
-        scenario_path=scenario.path,
-        scenario_text=scenario.text,
-        scenario_sha256=scenario.sha256,
-        on_round=progress,
-    )
-    console.success(
-        f"{len(run.observations)} observations in {run.file}; "
-        f"next: rootcanary classify {directory}"
-    )
-
-
-def _seconds(option: str, text: str | None, default: float | None) -> float | None:
-    if text is None:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
