@@ -183,7 +183,7 @@ class Classifier:
             if type(item) is not dict:
                 tally.skip(atlas.BAD_ENTRY, describe(where))
                 continue
-            when = item.get("time", top_time)
+            when: int | float = item.get("time", top_time)
             kind = type(when)
             if kind is not int and kind is not float:
                 tally.skip(atlas.BAD_TIME, describe(where))
