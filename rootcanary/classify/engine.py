@@ -172,7 +172,7 @@ class Classifier:
             role_id = self._role_id(role) if role else _NEEDS_NAME
             self._by_measurement[msm] = role_id
         probe = str(prb)
-        top_time = result.get("timestamp")
+        top_time: Any = result.get("timestamp")
         top_dst = result.get("dst_addr") or result.get("dst_name")
         vp_ids = self._vp_ids
         cells = self._cells
@@ -183,7 +183,7 @@ class Classifier:
             if type(item) is not dict:
                 tally.skip(atlas.BAD_ENTRY, describe(where))
                 continue
-            when: int | float = item.get("time", top_time)
+            when = item.get("time", top_time)
             kind = type(when)
             if kind is not int and kind is not float:
                 tally.skip(atlas.BAD_TIME, describe(where))
