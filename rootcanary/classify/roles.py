@@ -92,3 +92,23 @@ def upstream_addresses(answers: Iterable[str]) -> set[str]:
             except ValueError:
                 continue
     return found
+
+
+def role_map_for(
+    manifest_roles: Mapping[str, str],
+    manifest_zone: str | None,
+    role_options: Iterable[str] = (),
+    zone: str | None = None,
+    scenario_zone: str | None = None,
+) -> RoleMap:
+    """The RoleMap of a command: manifest roles, then ``--role`` options.
+
+    The zone is ``--zone`` when given, else the manifest's, else the
+    scenario's ``[tests].zone``.
+    """
+    chosen = zone or manifest_zone or scenario_zone
+    return RoleMap(
+        manifest=dict(manifest_roles),
+        options=parse_role_options(role_options),
+        zone=names.absolute(chosen) if chosen else None,
+    )

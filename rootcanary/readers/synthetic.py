@@ -167,7 +167,7 @@ def results(
     rounds: int = 4,
     *,
     zone: str = ZONE,
-    start: int = 1791763200,  # 2026-10-11T00:00:00Z, the KSK-2024 roll
+    start: int = 1791676800,  # 2026-10-11T00:00:00Z, the day of the KSK-2024 roll
     interval: int = 3600,
     first_msm: int = 90000001,
     seed: int = 8509,
