@@ -173,7 +173,6 @@ class Classifier:
             self._by_measurement[msm] = role_id
         probe = str(prb)
         top_time: Any = result.get("timestamp")
-        top_dst = result.get("dst_addr") or result.get("dst_name")
         vp_ids = self._vp_ids
         cells = self._cells
         width = self.bucket_seconds
@@ -192,7 +191,10 @@ class Classifier:
             flags = 0
             ede: tuple[int, ...] = ()
             packet = None
-            if not (item.get("error") or item.get("err")):
+            if not (
+                ("error" in item or "err" in item)
+                and (item.get("error") or item.get("err"))
+            ):
                 res = item.get("result")
                 if type(res) is not dict:
                     tally.skip(atlas.BAD_ENTRY, describe(where))
@@ -212,7 +214,9 @@ class Classifier:
                 whoami = self._whoami  # the name may have made the role
                 if rid < 0:
                     continue
-            resolver = item.get("dst_addr") or top_dst
+            resolver = (
+                item.get("dst_addr") or result.get("dst_addr") or result.get("dst_name")
+            )
             vp = vp_ids.get(("atlas", probe, resolver))
             if vp is None:
                 vp = self._vp("atlas", probe, resolver)
