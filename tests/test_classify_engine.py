@@ -249,4 +249,4 @@ def test_outputs_are_deterministic_and_parquet_is_typed(tmp_path: Path) -> None:
     assert [r["validation"] for r in data] == ["secure", "insecure"]
     assert data[0]["ta_38696"] == "Vnew" and data[0]["ede"] == [6]
     header = (tmp_path / "a.csv").read_text().splitlines()[0].split(",")
-    assert header[-3:] == ["phase", "funnel", "recovery_s"]
+    assert header[-5:] == ["phase", "before", "after", "funnel", "recovery_s"]

@@ -6,7 +6,7 @@ One record per vantage point and time bucket, in the order of
 ``platform, probe, resolver, bucket, bucket_seconds, validation, ad_valid,
 ad_bogus, ede, responses, flags, holds, lacks, upstream`` then, per key tag,
 ``ta_<tag>`` and ``ta_<tag>_pattern``, per algorithm zone ``alg_<zone>``,
-and with an event ``phase, funnel, recovery_s``. JSON lines nest the per-tag
+and with an event ``phase, before, after, funnel, recovery_s``. JSON lines nest the per-tag
 and per-zone values (``"ta": {"38696": "Vnew"}``) instead. Same input, same
 bytes: keys, rows and list items are all in a fixed order.
 """
@@ -24,6 +24,7 @@ from rootcanary.errors import ReportError
 from rootcanary.observation import format_time
 
 FORMATS = ("jsonl", "csv", "parquet")
+_EVENT_COLUMNS = ("phase", "before", "after", "funnel", "recovery_s")
 
 
 def algorithm_zones(result: Classification) -> tuple[str, ...]:
@@ -68,6 +69,8 @@ def _record(
     }
     if result.event is not None:
         out["phase"] = bucket.phase
+        out["before"] = move.before if move else None
+        out["after"] = move.after if move else None
         out["funnel"] = move.funnel if move else None
         out["recovery_s"] = move.recovery_seconds if move else None
     return out
@@ -94,7 +97,7 @@ def flat_columns(result: Classification) -> list[str]:
         columns += [f"ta_{tag}", f"ta_{tag}_pattern"]
     columns += [f"alg_{zone}" for zone in algorithm_zones(result)]
     if result.event is not None:
-        columns += ["phase", "funnel", "recovery_s"]
+        columns += list(_EVENT_COLUMNS)
     return columns
 
 
@@ -108,7 +111,7 @@ def flat_records(result: Classification) -> Iterator[dict[str, Any]]:
             record.pop("alg"),
         )
         phase: dict[str, Any] = {
-            k: record.pop(k) for k in ("phase", "funnel", "recovery_s") if k in record
+            k: record.pop(k) for k in _EVENT_COLUMNS if k in record
         }
         for tag in result.keytags:
             record[f"ta_{tag}"] = ta.get(str(tag))

@@ -18,6 +18,7 @@ from rootcanary.cli.observations import (
     ScenarioOpt,
     ZoneOpt,
     resolve,
+    with_progress,
 )
 from rootcanary.config import parse_duration
 from rootcanary.console import console
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
         inputs, roles, tags = resolve(paths, role, zone, scenario)
         tally = Tally()
         result = classify_files(
-            inputs.files,
+            with_progress(inputs.files, "classifying"),
             tally,
             roles=roles,
             bucket_seconds=width,

@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from rootcanary.classify.roles import RoleMap, role_map_for
 from rootcanary.cli.common import guarded, report_tally
@@ -63,6 +70,26 @@ def resolve(
     return inputs, roles, scenario_tags or inputs.keytags
 
 
+def with_progress(files: tuple[Path, ...], label: str) -> Iterator[Path]:
+    """The files, with a progress bar by bytes on a terminal's stderr."""
+    if not console.err.is_terminal or console.verbosity < 0:
+        yield from files
+        return
+    sizes = [path.stat().st_size for path in files]
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console.err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=sum(sizes))
+        for path, size in zip(files, sizes, strict=True):
+            yield path
+            progress.advance(task, size)
+
+
 def with_roles(
     observations: Iterator[Observation], roles: RoleMap
 ) -> Iterator[Observation]:
@@ -100,7 +127,8 @@ def register(app: typer.Typer) -> None:
         """
         inputs, roles, _ = resolve(paths, role, zone, scenario)
         tally = Tally()
-        stream = with_roles(read_observations(inputs.files, tally), roles)
+        files = with_progress(inputs.files, "reading")
+        stream = with_roles(read_observations(files, tally), roles)
         write = write_csv if output_format is ObservationFormat.csv else write_jsonl
         if output is None:
             write(stream, console.stdout)
