@@ -6,9 +6,9 @@ One record per vantage point and time bucket, in the order of
 ``platform, probe, resolver, bucket, bucket_seconds, validation, ad_valid,
 ad_bogus, ede, responses, flags, holds, lacks, upstream`` then, per key tag,
 ``ta_<tag>`` and ``ta_<tag>_pattern``, per algorithm zone ``alg_<zone>``,
-and with an event ``phase, before, after, funnel, recovery_s``. JSON lines nest the per-tag
-and per-zone values (``"ta": {"38696": "Vnew"}``) instead. Same input, same
-bytes: keys, rows and list items are all in a fixed order.
+and with an event ``phase, before, after, funnel, recovery_s``. JSON lines
+nest the per-tag and per-zone values (``"ta": {"38696": "Vnew"}``) instead.
+Same input, same bytes: keys, rows and list items are all in a fixed order.
 """
 
 from __future__ import annotations
