@@ -105,7 +105,9 @@ def input_files(paths: Iterable[Path]) -> list[Path]:
             out.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and p.name.lower().removesuffix(".gz").endswith(SUFFIXES)
+                if p.is_file()
+                and not p.name.startswith(".")
+                and p.name.lower().removesuffix(".gz").endswith(SUFFIXES)
             )
         elif path.is_file():
             out.append(path)

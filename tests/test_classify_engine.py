@@ -250,3 +250,61 @@ def test_outputs_are_deterministic_and_parquet_is_typed(tmp_path: Path) -> None:
     assert data[0]["ta_38696"] == "Vnew" and data[0]["ede"] == [6]
     header = (tmp_path / "a.csv").read_text().splitlines()[0].split(",")
     assert header[-5:] == ["phase", "before", "after", "funnel", "recovery_s"]
+
+
+def _atlas_result(
+    msm: int, qname: str, rcode: int = 0, ad: bool = False
+) -> dict[str, object]:
+    import base64
+
+    import dns.flags
+    import dns.message
+
+    query = dns.message.make_query(qname, "A", want_dnssec=True)
+    response = dns.message.make_response(query)
+    response.set_rcode(dns.rcode.Rcode.make(rcode))
+    if ad:
+        response.flags |= dns.flags.AD
+    return {
+        "type": "dns",
+        "msm_id": msm,
+        "prb_id": 1234,
+        "timestamp": 1791700000,
+        "dst_addr": "192.0.2.53",
+        "af": 4,
+        "result": {"abuf": base64.b64encode(response.to_wire()).decode(), "rt": 1.0},
+    }
+
+
+def test_prefixed_names_map_back_and_shadowed_sentinels_are_flagged(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    import dns.rcode
+
+    prefix = "1234.1791700000."
+    results = [
+        _atlas_result(1, prefix + "0123456789abcdef.valid.canary.test.", ad=True),
+        _atlas_result(2, prefix + "bogus-sig.canary.test.", rcode=dns.rcode.SERVFAIL),
+        _atlas_result(
+            3, prefix + "root-key-sentinel-is-ta-38696.x.sentinel.canary.test."
+        ),
+        _atlas_result(4, "www.example.org."),
+    ]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in results))
+    (tmp_path / ".part-1.jsonl").write_text("{torn")  # a writer's temporary
+    inputs = gather([tmp_path])
+    assert inputs.files == (path,)
+    result = classify_files(inputs.files, Tally(), zone=Z)
+    (bucket,) = result.buckets
+    assert bucket.validation == "secure"
+    assert "sentinel-shadowed" in bucket.flags
+    assert [e.role for e in bucket.evidence.responses] == [
+        "bogus-sig",
+        "sentinel-shadowed",
+        "valid",
+    ]
+    assert result.keytags == ()  # a shadowed sentinel measures no key tag
+    assert sum(count for _, count in result.unusable) == 1  # www.example.org.

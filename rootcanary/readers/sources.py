@@ -40,8 +40,11 @@ class Inputs:
 
 
 def is_data_file(path: Path) -> bool:
+    """A data file by its name; hidden files are writers' temporaries."""
     name = path.name.lower()
-    return name != MANIFEST and name.endswith(DATA_SUFFIXES)
+    return (
+        name != MANIFEST and not name.startswith(".") and name.endswith(DATA_SUFFIXES)
+    )
 
 
 def gather(paths: Iterable[Path]) -> Inputs:
@@ -96,6 +99,8 @@ def _walk(
                 files.extend(p for p in sorted(sub.rglob("*")) if _is_data(p))
         return
     for child in sorted(directory.iterdir()):
+        if child.name.startswith("."):
+            continue
         if child.is_dir():
             _walk(child, files, manifests)
         elif _is_data(child):
