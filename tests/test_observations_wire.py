@@ -114,6 +114,7 @@ def test_agrees_with_dnspython_on_every_real_abuf(index: int) -> None:
         assert found.flags == message.flags
         assert wire.summary(packet) == (found.rcode, found.flags, found.ede)
         question = wire.question(packet, found)
+        assert wire.first_question(packet) == question
         if message.question:
             assert question == (
                 message.question[0].name.to_text(),

@@ -287,10 +287,8 @@ class Classifier:
     ) -> int:
         qname = qtype = ""
         if packet is not None:
-            try:
-                qname, qtype = wire.question(packet, wire.scan(packet))
-            except (ValueError, IndexError):
-                qname = ""
+            # summary() has walked the message: the question is sound.
+            qname, qtype = wire.first_question(packet)
         if not qname:
             qbuf = item.get("qbuf") or result.get("qbuf")
             if isinstance(qbuf, str):

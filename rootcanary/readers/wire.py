@@ -283,6 +283,20 @@ def question(wire: bytes, found: Scan) -> tuple[str, str]:
     return read_name(wire, found.qname_at), found.qtype_text
 
 
+def first_question(wire: bytes) -> tuple[str, str]:
+    """(qname, qtype) of the first question without a full scan, or ("", "").
+
+    The question section starts right after the header (RFC 1035 §4.1.2).
+    """
+    try:
+        if len(wire) < 12 or not (wire[4] << 8 | wire[5]):
+            return "", ""
+        end = skip_name(wire, 12)
+        return read_name(wire, 12), TYPE_TEXT[wire[end] << 8 | wire[end + 1]]
+    except (IndexError, WireError):
+        return "", ""
+
+
 def answer_records(
     wire: bytes, found: Scan
 ) -> list[tuple[int, int, int, int, int, int]]:
