@@ -46,7 +46,9 @@ ZoneOpt = Annotated[
 ]
 ScenarioOpt = Annotated[
     Path | None,
-    typer.Option(help="Scenario file whose [tests] give the zone and key tags."),
+    typer.Option(
+        help="Scenario file whose \\[tests] section gives the zone and key tags."
+    ),
 ]
 
 
