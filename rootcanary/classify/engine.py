@@ -378,10 +378,11 @@ class Classifier:
     def result(self) -> Classification:
         """Decide every cell; the counts stay, so more can be fed later."""
         keytags = self.keytags or self._seen_keytags()
-        order = sorted(
-            self._cells,
-            key=lambda k: (self._vps[k & _VP_MASK].sort_key(), k >> _VP_BITS),
-        )
+        ranked = sorted(range(len(self._vps)), key=lambda v: self._vps[v].sort_key())
+        rank = [0] * len(ranked)
+        for position, vp_id in enumerate(ranked):
+            rank[vp_id] = position
+        order = sorted(self._cells, key=lambda k: (rank[k & _VP_MASK], k >> _VP_BITS))
         decided: dict[bytes, _Decision] = {}
         upstream: dict[int, tuple[str, ...]] = {}
         starts: dict[int, datetime] = {}

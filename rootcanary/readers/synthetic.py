@@ -51,8 +51,9 @@ ROLES: tuple[str, ...] = (
     "whoami",
 )
 
-#: Resolver behaviours and their weights; each answers every role with
-#: Y (answer), S (SERVFAIL with the EDE given) or V (valid-chain failure).
+#: Resolver behaviours, their weights and their sentinel answers: Y (the
+#: answer) or S (SERVFAIL); a validator's bogus answers are SERVFAIL with
+#: EDE 6, and "stale" fails every name with EDE 9 (see _answer).
 PROFILES: dict[str, tuple[float, dict[str, str]]] = {
     # RFC 8509 Vnew for 38696, Vold for 20326: rolled, old key dropped.
     "ksk2024": (0.45, {"is-ta:20326": "S", "not-ta:20326": "Y",
