@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from classify_helpers import round_of
+from test_classify_helpers import round_of
 from typer.testing import CliRunner
 
 from rootcanary.campaign import Manifest, now_iso, save_manifest

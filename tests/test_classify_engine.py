@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from classify_helpers import T0, Z, obs, round_of
+from test_classify_helpers import T0, Z, obs, round_of
 
 from rootcanary.classify import Classifier, RoleMap, classify, classify_files
 from rootcanary.classify import output as out
