@@ -61,6 +61,10 @@ _FLAGKEY = (b"\x00", b"\x01", b"\x02", b"\x03")
 # Query types that are never answered from zone data.
 _META = frozenset({0, 41, 249, 250, 251, 252, 253, 254})
 _BOOL = ("false", "true")
+_NO_EDNS = '"edns": null, "bufsize": null, "do": false, '
+_NO_OPTS = '"opts": [], "edns_key_tag": null, '
+# Indexed by RD (0x01 of byte 2) | CD (0x10 of byte 3).
+_RDCD = {x: f'"rd": {_BOOL[x & 1]}, "cd": {_BOOL[x >> 4]}, ' for x in (0, 1, 16, 17)}
 
 
 class Endpoint:
@@ -178,6 +182,8 @@ class Engine:
         self.templates: dict[tuple[object, ...], Resp | dict[str, Resp]] = {}
         self.clock = ql.Clock()
         self.qtext: dict[bytes, str] = {}
+        self._qfrag: dict[bytes, str] = {}
+        self._efrag: dict[int, str] = {}
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self.formerr: Counter[str] = Counter()
@@ -303,9 +309,8 @@ class Engine:
         tkey = (res, qtype, edns << 1 | do, qend)
         entry = self.templates.get(tkey)
         if type(entry) is Resp:
-            if len(self.exact) >= CACHE_LIMIT:
-                self.exact.clear()
-            self.exact[key] = entry
+            # Not copied into ``exact``: names that share a template are
+            # mostly unique probe names, which would only churn that cache.
             self.counters["template"] += 1
             return entry
         if entry is not None:
@@ -355,37 +360,47 @@ class Engine:
         opts: list[int] | None,
         tail: str,
     ) -> None:
+        """Append the log line; its constant fragments come from small caches."""
         assert self.querylog is not None
         raw = data[12:qend]
         qtext = self.qtext.get(raw)
         if qtext is None:
             if len(self.qtext) >= CACHE_LIMIT:
                 self.qtext.clear()
-            qtext = self.qtext[raw] = json.dumps(ql.name_text(raw))
-        qtype = data[qend] << 8 | data[qend + 1]
-        qclass = data[qend + 2] << 8 | data[qend + 3]
-        ekt = "null"
+            qtext = self.qtext[raw] = ql.name_json(raw)
+        qfrag = self._qfrag.get(data[qend : qend + 4])
+        if qfrag is None:
+            qtype = data[qend] << 8 | data[qend + 1]
+            qclass = data[qend + 2] << 8 | data[qend + 3]
+            qfrag = self._qfrag[data[qend : qend + 4]] = (
+                f'"qtype": "{ql.type_text(qtype)}", '
+                f'"qclass": "{ql.class_text(qclass)}", "opcode": "QUERY", '
+            )
+        if edns:
+            efrag = self._efrag.get(bufsize << 1 | do)
+            if efrag is None:
+                efrag = self._efrag[bufsize << 1 | do] = (
+                    f'"edns": 0, "bufsize": {bufsize}, "do": {_BOOL[do]}, '
+                )
+        else:
+            efrag = _NO_EDNS
         if opts:
-            codes = ", ".join(map(str, opts))
+            ekt = "null"
             if 14 in opts:
                 ekt = json.dumps(_key_tags(data, qend + 15))
+            ofrag = f'"opts": [{", ".join(map(str, opts))}], "edns_key_tag": {ekt}, '
         else:
-            codes = ""
+            ofrag = _NO_OPTS
         ta = "null"
         if lname[1:5] == b"_ta-":
             tags = ql.ta_tags(lname)
             if tags is not None:
                 ta = json.dumps(tags)
-        self.querylog.add(
+        self.querylog.pending.append(
             f'{{"time": "{self.clock.stamp(time.time())}", {endpoint.head}{src}", '
             f'"sport": {sport}{endpoint.mid}"id": {data[0] << 8 | data[1]}, '
-            f'"qname": {qtext}, '
-            f'"qtype": "{ql.type_text(qtype)}", "qclass": "{ql.class_text(qclass)}", '
-            f'"opcode": "QUERY", "rd": {_BOOL[data[2] & 1]}, '
-            f'"cd": {_BOOL[(data[3] >> 4) & 1]}, '
-            f'"edns": {"0" if edns else "null"}, '
-            f'"bufsize": {bufsize if edns else "null"}, "do": {_BOOL[do]}, '
-            f'"opts": [{codes}], "edns_key_tag": {ekt}, "ta": {ta}, {tail}}}\n'
+            f'"qname": {qtext}, {qfrag}{_RDCD[(data[2] & 1) | (data[3] & 0x10)]}'
+            f'{efrag}{ofrag}"ta": {ta}, {tail}}}\n'
         )
 
     # -- everything else ----------------------------------------------------

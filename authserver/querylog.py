@@ -40,25 +40,26 @@ class QueryLog:
             raise ServerError(
                 f"{path}: cannot open the query log: {exc.strerror or exc}"
             ) from None
-        self._pending: list[str] = []
+        self.pending: list[str] = []
         self._last = time.monotonic()
         self.written = 0
 
     def add(self, line: str) -> None:
-        self._pending.append(line)
-        if len(self._pending) >= MAX_PENDING:
+        self.pending.append(line)
+        if len(self.pending) >= MAX_PENDING:
             self.flush()
 
     def due(self, now: float) -> bool:
-        return now - self._last >= FLUSH_SECONDS
+        """Time to write: a second since the last write, or many lines waiting."""
+        return now - self._last >= FLUSH_SECONDS or len(self.pending) >= MAX_PENDING
 
     def flush(self) -> None:
         self._last = time.monotonic()
-        if not self._pending:
+        if not self.pending:
             return
-        data = "".join(self._pending).encode("utf-8")
-        count = len(self._pending)
-        self._pending.clear()
+        data = "".join(self.pending).encode("utf-8")
+        count = len(self.pending)
+        self.pending.clear()
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
@@ -118,6 +119,25 @@ def name_text(wire: bytes) -> str:
                 out.append(f"\\{byte:03d}")
         labels.append("".join(out))
     return ".".join(labels) + "."
+
+
+_SAFE_TEXT = re.compile(rb"[A-Za-z0-9_*.-]*")
+
+
+def name_json(wire: bytes) -> str:
+    """:func:`name_text` as a JSON string, quickly for ordinary names."""
+    parts = []
+    pos = 0
+    length = wire[0]
+    while length:
+        parts.append(wire[pos + 1 : pos + 1 + length])
+        pos += length + 1
+        length = wire[pos]
+    text = b".".join(parts)
+    if _SAFE_TEXT.fullmatch(text):
+        # Nothing to escape, in DNS presentation or in JSON.
+        return f'"{text.decode("ascii")}."'
+    return json.dumps(name_text(wire))
 
 
 @functools.cache

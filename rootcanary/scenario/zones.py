@@ -224,9 +224,8 @@ def _zone_settings(table: Table, base: dict[str, object]) -> dict[str, object]:
         out["ds_digests"] = digests
     if table.has("rsa_bits"):
         out["rsa_bits"] = table.integer("rsa_bits", minimum=1024, maximum=4096)
-    validity = out.get("signature_validity", ZoneSpec.signature_validity)
-    refresh = out.get("signature_refresh", ZoneSpec.signature_refresh)
-    assert isinstance(validity, float) and isinstance(refresh, float)
+    validity = float(out.get("signature_validity", ZoneSpec.signature_validity))  # type: ignore[arg-type]
+    refresh = float(out.get("signature_refresh", ZoneSpec.signature_refresh))  # type: ignore[arg-type]
     if not 0 < refresh < validity:
         key = (
             "signature_refresh"
