@@ -14,7 +14,7 @@ import dns.dnssec
 import dns.name
 
 from authserver.build import state_dir_for
-from authserver.content import ds_rdatas, plan_zones
+from authserver.content import ds_rdatas, listen_addresses, ns_addresses, plan_zones
 from authserver.keys import KeyStore, ZoneKey
 from rootcanary.errors import ScenarioError
 from rootcanary.scenario import Scenario
@@ -117,10 +117,30 @@ def _anchor_key(spec: ZoneSpec, kspec: KeySpec, key: ZoneKey) -> AnchorKey:
         tag=dns.dnssec.key_id(dnskey),
         algorithm=int(dnskey.algorithm),
         flags=dnskey.flags,
-        rdata=dnskey.to_text(),
-        dnskey=f"{spec.apex} IN DNSKEY {dnskey.to_text()}",
+        rdata=dnskey.to_text(chunksize=0),
+        dnskey=f"{spec.apex} IN DNSKEY {dnskey.to_text(chunksize=0)}",
         ds=tuple(f"{spec.apex} IN DS {d.to_text().upper()}" for d in ds),
     )
+
+
+def root_hints(
+    scenario: Scenario, listen: tuple[tuple[str, int], ...] | None = None
+) -> str:
+    """A root hints file for resolvers: the root zone's NS names and addresses.
+
+    Name servers without addresses get the listen addresses (``listen``, else
+    the scenario's), exactly as the server puts them in the root zone.
+    """
+    spec = _served(scenario, ".")
+    default = listen_addresses(listen or scenario.server.listen)
+    lines = []
+    for ns in spec.nameservers:
+        lines.append(f". 3600000 IN NS {ns.name}")
+    for ns in spec.nameservers:
+        for address in ns_addresses(ns, default):
+            kind = "AAAA" if ":" in address else "A"
+            lines.append(f"{ns.name} 3600000 IN {kind} {address}")
+    return "\n".join(lines) + "\n"
 
 
 def ds_records(

@@ -271,9 +271,7 @@ def build_contents(
 def _apex(content: ZoneContent) -> None:
     spec, origin = content.spec, content.origin
     ns_names = [ns.name for ns in spec.nameservers]
-    rname = "hostmaster." + (
-        "root-servers.test." if origin == dns.name.root else spec.apex
-    )
+    rname = "hostmaster." + ("root-servers." if origin == dns.name.root else spec.apex)
     # RFC 1035 §3.3.13 fields; minimum is the negative TTL (RFC 2308 §4).
     content.add(
         origin,

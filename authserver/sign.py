@@ -216,20 +216,20 @@ def sign_zone(content: ZoneContent, times: SigTimes) -> Zone:
         ):
             nodes[parent] = Node(parent)
             parent = parent.parent() if parent != origin else None
+    spec = content.spec
+    neg_ttl = min(spec.ttl, spec.negative_ttl)  # RFC 9077 §3
     wildcard = b"*"
     for name, node in nodes.items():
         if name.labels[0] == wildcard and name != origin:
             encloser = nodes[name.parent()]
             encloser.wild = node
             node.parent = encloser
-    spec = content.spec
-    neg_ttl = min(spec.ttl, spec.negative_ttl)  # RFC 9077 §3
     zone = Zone(
         origin=origin,
         wire=origin.canonicalize().to_wire() or b"",
         apex=nodes[origin],
         nodes={},
-        soa=nodes[origin].rrsets[RT.SOA],
+        soa=_negative_soa(nodes[origin].rrsets[RT.SOA], neg_ttl),
         glue=content.glue,
         nsec3=spec.nsec3,
         n3_salt=bytes.fromhex(spec.nsec3_salt),
@@ -247,6 +247,17 @@ def sign_zone(content: ZoneContent, times: SigTimes) -> Zone:
     if content.dynamic:
         zone.sign_online = OnlineSigner(signer)
     return zone
+
+
+def _negative_soa(soa: Signed, ttl: int) -> Signed:
+    """The SOA as negative answers carry it: TTL = min(SOA TTL, MINIMUM)
+    (RFC 2308 §3); the RRSIG keeps the original TTL in its RDATA."""
+    ttl = min(ttl, soa.rrset.ttl)
+    rrset = dns.rrset.from_rdata_list(soa.rrset.name, ttl, list(soa.rrset))
+    sigs = soa.sigs
+    if sigs is not None:
+        sigs = dns.rrset.from_rdata_list(sigs.name, ttl, list(sigs))
+    return Signed(rrset, sigs)
 
 
 def _node_types(node: Node, family: int = 4) -> set[int]:

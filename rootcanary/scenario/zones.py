@@ -10,7 +10,7 @@ Example::
 
     [[zone]]
     apex = "."
-    nameservers = [{ name = "a.root-servers.test." }]
+    nameservers = [{ name = "a.root-servers." }]
 
     [[zone]]
     apex = "test."
@@ -53,6 +53,7 @@ from rootcanary.config import Table
 # Algorithms rootcanary can sign with (dnspython + cryptography; RFC 8624 §3.1).
 SIGNING_ALGORITHMS = (5, 7, 8, 10, 13, 14, 15, 16)
 DS_DIGESTS = (1, 2, 4)
+ROOT_SERVER = "a.root-servers."
 DEFAULT_BIG_SIZE = 1425  # bytes: the root DNSKEY response at the 2019 revocation
 _SLOT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -253,7 +254,11 @@ def _parse_zone(table: Table, base: dict[str, object]) -> ZoneSpec:
     nameservers = _nameservers(table, "nameservers")
     if not nameservers:
         # Default: one name server inside the zone, on the server's addresses.
-        label = "a.root-servers.test." if apex == "." else names.join("ns1", apex)
+        # The root's is authoritative data of the root zone itself: a name
+        # below a delegated TLD (a.root-servers.test.) would be glue there,
+        # and Knot Resolver, resolving it before trusting it, needs that TLD's
+        # DS from the root, whose only address it is resolving: SERVFAIL.
+        label = ROOT_SERVER if apex == "." else names.join("ns1", apex)
         nameservers = (NameServer(label),)
     zone = ZoneSpec(
         apex=apex,
