@@ -294,6 +294,9 @@ class Worker:
                 conn.last = time.monotonic()
                 conn.inbuf += chunk
                 if not self._frames(conn):
+                    # Answers to the frames before the bad one still go out.
+                    with contextlib.suppress(OSError):
+                        conn.sock.send(conn.outbuf[:TCP_MAX_PENDING])
                     self._close(fd, poller)
                     return
         self._flush_conn(fd, conn, poller)
