@@ -289,10 +289,34 @@ def _chain_nsec(
                 node.nsec6 = signed
     zone.nsec_nodes = owners
     zone.nsec_keys = [name_key(n.name) for n in owners]
+    _child_index(zone, nodes, owners)
     for node in nodes.values():
         if node.wild is None:
             star = dns.name.Name((b"*", *node.name.labels))
             node.wild_cover = zone.nsec_cover(name_key(star))
+
+
+def _child_index(
+    zone: Zone, nodes: dict[dns.name.Name, Node], owners: list[Node]
+) -> None:
+    """Fill ``kids``, ``kid_last`` and ``self_cover`` of every node."""
+    origin = zone.origin
+    last: dict[dns.name.Name, int] = {}
+    for index, owner in enumerate(owners):  # ascending: the last write wins
+        name: dns.name.Name | None = owner.name
+        while name is not None:
+            last[name] = index
+            name = name.parent() if name != origin else None
+    children: dict[dns.name.Name, list[bytes]] = {}
+    for name in nodes:
+        if name != origin:
+            children.setdefault(name.parent(), []).append(name.labels[0].lower())
+    position = {id(node): i for i, node in enumerate(owners)}
+    for name, node in nodes.items():
+        node.kids = sorted(children.get(name, []))
+        node.kid_last = [last[dns.name.Name((kid, *name.labels))] for kid in node.kids]
+        own = position.get(id(node))
+        node.self_cover = own if own is not None else zone.nsec_cover(name_key(name))
 
 
 def _chain_nsec3(

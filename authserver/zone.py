@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -79,6 +79,15 @@ class Node:
     wild_cover: int = -1
     #: For a wildcard node: the closest encloser it hangs off.
     parent: Node | None = None
+    #: NSEC zones: lower-cased labels of the children, sorted (canonical
+    #: order, RFC 4034 §6.1), the NSEC index of the last owner in each
+    #: child's subtree, and the NSEC at or before this name. A missing name
+    #: below this node sorts right after the subtree of the greatest child
+    #: label below its own next-closer label, so these three lists give the
+    #: covering NSEC without ordering whole names.
+    kids: list[bytes] = field(default_factory=list)
+    kid_last: list[int] = field(default_factory=list)
+    self_cover: int = -1
 
     def has(self, rdtype: int, family: int) -> bool:
         if self.dynamic:
@@ -235,7 +244,9 @@ def _no_name(
             # the closest encloser.
             proof = zone.n3_cover(lname[offs[missing] :] if missing else lname)
         else:
-            proof = zone.nsec_cover(canonical_key(lname, offs))
+            label = lname[offs[missing] + 1 : offs[missing + 1]]
+            pos = bisect_left(encloser.kids, label)
+            proof = encloser.kid_last[pos - 1] if pos else encloser.self_cover
     if wild is None:
         return (NXDOMAIN, zone, encloser, proof)
     if qtype in (TYPE_ANY, TYPE_RRSIG):
