@@ -188,6 +188,8 @@ class Engine:
         self.drops: Counter[str] = Counter()
         self.formerr: Counter[str] = Counter()
         self.queries = 0
+        self.shared = 0  # answers from a template rendered for another name
+        self.rendered = 0  # answers rendered with dnspython
 
     def swap(self, served: Served) -> None:
         """Serve a newly signed hierarchy; cached answers of the old one go."""
@@ -311,15 +313,15 @@ class Engine:
         if type(entry) is Resp:
             # Not copied into ``exact``: names that share a template are
             # mostly unique probe names, which would only churn that cache.
-            self.counters["template"] += 1
+            self.shared += 1
             return entry
         if entry is not None:
             assert isinstance(entry, dict)
             hit = entry.get(src)
             if hit is not None:
-                self.counters["template"] += 1
+                self.shared += 1
                 return hit
-        self.counters["rendered"] += 1
+        self.rendered += 1
         rendered = render(
             res,
             template_name(res, lname, offs),

@@ -457,8 +457,8 @@ def summary(engine: Engine, worker: Worker | None = None) -> str:
     parts = [f"{engine.queries} queries", f"dropped {drops}" + _detail(engine.drops)]
     parts.append(f"FORMERR {sum(engine.formerr.values())}" + _detail(engine.formerr))
     parts.append(
-        f"cache: {engine.counters['rendered']} rendered, "
-        f"{engine.counters['template']} shared, {engine.counters['slow']} slow path"
+        f"cache: {engine.rendered} rendered, "
+        f"{engine.shared} shared, {engine.counters['slow']} slow path"
     )
     if worker is not None and (worker.tcp_refused or worker.send_errors):
         parts.append(
@@ -549,6 +549,13 @@ def serve(options: ServeOptions) -> None:
     state_dir = state_dir_for(scenario, options.state_dir)
     query_log_path = options.query_log or scenario.server.query_log
     options = replace(options, state_dir=state_dir, query_log=query_log_path)
+    if not scenario.zones:
+        raise ServerError(f"{options.scenario}: the scenario has no [[zone]] to serve")
+    # A stop request while keys load and zones are signed still ends in a
+    # clean exit 0 (the caller may give up waiting and send SIGTERM).
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda sig, frame: early.append(sig))
     # Bind first: a port in use must fail at once, before seconds of signing.
     listeners = open_listeners(listen, reuseport=workers > 1)
     try:
@@ -558,6 +565,11 @@ def serve(options: ServeOptions) -> None:
         for listener in listeners:
             listener.sock.close()
         raise
+    if early:
+        for listener in listeners:
+            listener.sock.close()
+        log.info("stopped before serving (signal %d)", early[0])
+        return
     announce(scenario, built, listeners, options, workers)
     bound = tuple(
         (lst.endpoint.host, lst.endpoint.port)

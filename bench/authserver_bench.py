@@ -106,6 +106,22 @@ def dnsperf(address: str, datafile: Path, seconds: int) -> tuple[float, float]:
     return qps, lost
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and its children (workers)."""
+    import psutil
+
+    user = system = 0.0
+    try:
+        proc = psutil.Process(pid)
+        for p in (proc, *proc.children(recursive=True)):
+            times = p.cpu_times()
+            user += times.user
+            system += times.system
+    except psutil.Error:
+        pass
+    return user, system
+
+
 def write_queries(directory: Path, count: int) -> dict[str, Path]:
     """The query mixes: fixed names, unique labels, whoami (unique / fixed)."""
     rng = secrets.SystemRandom()
@@ -294,6 +310,7 @@ def main() -> None:
                 *serve[3:],
             ]
         samples: dict[str, list[float]] = {}
+        cpu: dict[str, list[tuple[float, float]]] = {}
         losses: dict[str, list[float]] = {}
         with (
             running(
@@ -327,9 +344,19 @@ def main() -> None:
             for _name, *runs in pairs:
                 for _ in range(args.rounds):
                     for label, address, mix in runs:
+                        before = cpu_seconds(ours.pid)
                         qps, lost = dnsperf(address, queries[mix], args.seconds)
+                        after = cpu_seconds(ours.pid)
                         samples.setdefault(label, []).append(qps)
                         losses.setdefault(label, []).append(lost)
+                        if address == OURS:
+                            count = qps * args.seconds
+                            cpu.setdefault(label, []).append(
+                                (
+                                    (after[0] - before[0]) / count,
+                                    (after[1] - before[1]) / count,
+                                )
+                            )
             samples["ours whoami fixed"] = [
                 dnsperf(OURS, queries["whoami-fixed"], args.seconds)[0]
             ]
@@ -341,6 +368,13 @@ def main() -> None:
                     f"lost {max(losses[label]):.2f}%",
                     flush=True,
                 )
+        for label, values in cpu.items():
+            user = statistics.median(v[0] for v in values) * 1e6
+            system = statistics.median(v[1] for v in values) * 1e6
+            print(
+                f"{label:<20} CPU per query: {user:.1f} us user (Python), "
+                f"{system:.1f} us system (sockets, loopback)"
+            )
         log_lines = 0
         if not args.no_query_log and (work / "query.log").exists():
             with (work / "query.log").open("rb") as fh:

@@ -360,3 +360,39 @@ def test_default_state_dir_is_per_scenario_under_xdg_state(tmp_path: Path) -> No
         / "keys"
     )
     assert any(keys.glob("K.+013+*.private"))
+
+
+def test_sigterm_while_signing_still_exits_0(tmp_path: Path) -> None:
+    """Stopped before it ever answered (fresh state: keys are being made)."""
+    proc = subprocess.Popen(
+        serve_command(
+            CANARY, "--listen", f"{NET(8)}:53", "--state-dir", str(tmp_path / "s")
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "s" / "keys").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped" in err
+
+
+def test_scenario_without_zones_is_an_error(tmp_path: Path) -> None:
+    scenario = tmp_path / "empty.toml"
+    scenario.write_text('name = "empty"\n')
+    result = subprocess.run(
+        serve_command(scenario, "--listen", f"{NET(9)}:53"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "no [[zone]] to serve" in result.stderr
