@@ -132,3 +132,72 @@ def test_bind_tools_read_our_key_files(tmp_path: Path, alg: int) -> None:
     )
     assert signed.returncode == 0, signed.stderr
     assert f" {alg} 2 300 " in signed.stdout or f" {alg} 1 300 " in signed.stdout
+
+
+PHASES = {
+    # phase: [[zone.keys]] of the root, as a rollover replay would write them
+    "publish": [("ksk", "ksk", ["dnskey"], False), ("ksk2", "ksk", [], False)],
+    "roll": [("ksk", "ksk", [], False), ("ksk2", "ksk", ["dnskey"], False)],
+    "revoke": [("ksk", "ksk", ["dnskey"], True), ("ksk2", "ksk", ["dnskey"], False)],
+    "remove": [("ksk2", "ksk", ["dnskey"], False)],
+}
+
+
+def _phase_scenario(path: Path, phase: str) -> Path:
+    lines = ['name = "roll"', "[[zone]]", 'apex = "."']
+    for slot, kind, signs, revoke in [*PHASES[phase], ("zsk", "zsk", ["zone"], False)]:
+        signed = ", ".join(f'"{s}"' for s in signs)
+        lines += [
+            "[[zone.keys]]",
+            f'slot = "{slot}"',
+            f'type = "{kind}"',
+            f"signs = [{signed}]",
+            f"revoke = {'true' if revoke else 'false'}",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_rollover_phases_are_scenario_data(tmp_path: Path) -> None:
+    """Publish, roll, revoke, remove: the same slots keep their keys, the DNSKEY
+    set and its signers follow the scenario, and a revoked KSK signs the set
+    in its revoked form (RFC 5011 §2.1)."""
+    import dns.rdatatype
+
+    from authserver.anchor import root_trust_anchor
+    from authserver.build import ZoneBuilder
+    from rootcanary.scenario import load_scenario
+
+    state = tmp_path / "state"
+    seen: dict[str, dict[str, int]] = {}
+    for phase in PHASES:
+        scenario = load_scenario(_phase_scenario(tmp_path / f"{phase}.toml", phase))
+        zone = ZoneBuilder(scenario, state, (("127.0.0.1", 53),)).build().zone(".")
+        dnskeys = zone.apex.rrsets[dns.rdatatype.DNSKEY]
+        keys = {dns.dnssec.key_id(k): k for k in dnskeys.rrset}
+        signers = {sig.key_tag for sig in dnskeys.sigs}  # type: ignore[union-attr]
+        for sig in dnskeys.sigs:  # type: ignore[union-attr]
+            single = dns.rrset.from_rdata_list(".", 60, [keys[sig.key_tag]])
+            dns.dnssec.validate(
+                dnskeys.rrset,
+                dns.rrset.from_rdata_list(".", 60, [sig]),
+                {dns.name.root: single},
+            )
+        anchor = root_trust_anchor(scenario, state)
+        seen[phase] = {k.slot: k.tag for k in anchor.keys}
+        ksk = [k for k in dnskeys.rrset if k.flags & 1]
+        if phase == "publish":
+            assert len(ksk) == 2 and len(signers) == 1
+        elif phase == "roll":
+            assert len(ksk) == 2 and len(signers) == 1
+            assert set(seen["roll"]) == {"ksk2"}  # the anchor is the signing KSK
+        elif phase == "revoke":
+            revoked = [k for k in ksk if k.flags == 385]
+            assert len(revoked) == 1 and dns.dnssec.key_id(revoked[0]) in signers
+            assert len(signers) == 2
+        else:
+            assert len(ksk) == 1 and ksk[0].flags == 257
+    # The slots kept their keys through all phases.
+    assert seen["publish"] == {"ksk": seen["publish"]["ksk"]}
+    assert seen["roll"]["ksk2"] == seen["revoke"]["ksk2"] == seen["remove"]["ksk2"]
+    assert seen["roll"]["ksk2"] != seen["publish"]["ksk"]
