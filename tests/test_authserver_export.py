@@ -10,6 +10,7 @@ from pathlib import Path
 import dns.message
 import dns.name
 import dns.rdatatype
+import dns.rrset
 import pytest
 from authserver_support import CANARY, Addresses, daemon, query, shared_state, wait_for
 
@@ -187,9 +188,18 @@ def test_nsd_serving_the_export_answers_like_us(
             )  # type: ignore[arg-type]
             assert theirs.rcode() == ours.rcode(), name
             for section in ("answer", "authority"):
-                mine = sorted(r.to_text() for r in getattr(ours, section))
-                nsd = sorted(r.to_text() for r in getattr(theirs, section))
+                # RRsets are sets: compare their records in a fixed order.
+                mine = sorted(_records(getattr(ours, section)))
+                nsd = sorted(_records(getattr(theirs, section)))
                 assert mine == nsd, (name, rdtype, section)
+
+
+def _records(section: list[dns.rrset.RRset]) -> list[str]:
+    return [
+        f"{rrset.name} {rrset.ttl} {rrset.rdtype} {rrset.covers} {rdata.to_text()}"
+        for rrset in section
+        for rdata in rrset
+    ]
 
 
 def _answers(address: str) -> bool:
