@@ -12,7 +12,7 @@ It prints queries per second of each run and the ratios:
 ``static`` (ours / NSD, fixed names and unique names) and ``whoami`` (ours,
 unique labels / PowerDNS LUA). Usage::
 
-    .venv/bin/python bench/authserver_bench.py [--seconds 5] [--rounds 3] [--workers 1]
+    .venv/bin/python bench/authserver_bench.py [--seconds 5] [--rounds 3] [--workers N]
         [--no-query-log] [--profile FILE]
 """
 
@@ -253,7 +253,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="per dnsperf run")
     parser.add_argument("--rounds", type=int, default=3, help="runs per server and mix")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="our worker processes and NSD's server-count (default: CPUs)",
+    )
     parser.add_argument(
         "--names", type=int, default=50000, help="unique names per file"
     )
