@@ -28,6 +28,7 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from dns.dnssecalgs import get_algorithm_cls
 from dns.dnssecalgs.base import GenericPrivateKey
@@ -133,8 +134,6 @@ def private_key_text(key: GenericPrivateKey, algorithm: int, created: str) -> st
         scalar = raw.private_numbers().private_value.to_bytes(size, "big")
         lines.append(f"PrivateKey: {_b64(scalar)}")
     else:
-        from cryptography.hazmat.primitives import serialization
-
         data = raw.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,

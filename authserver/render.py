@@ -33,6 +33,7 @@ from authserver.zone import (
     Resolution,
     Signed,
     Zone,
+    name_key,
 )
 
 IN = dns.rdataclass.IN
@@ -174,8 +175,6 @@ def _nodata_proof(ans: _Answer, node: Node) -> None:
     else:
         # An empty non-terminal has no NSEC; the one covering it proves that
         # no type exists there (RFC 4035 §3.1.3.2 read with RFC 4592 §2.2.2).
-        from authserver.zone import name_key
-
         ans.denial(ans.nsec_of(zone.nsec_nodes[zone.nsec_cover(name_key(node.name))]))
 
 

@@ -27,23 +27,13 @@ NXDOMAIN = 4  # neither the name nor a wildcard (RFC 2308 §2.1)
 REFERRAL = 5  # at or below a delegation point (RFC 1034 §4.3.2)
 REFUSED = 6  # not in any zone we serve
 
-KIND_NAMES = (
-    "exact",
-    "nodata",
-    "wild",
-    "wild-nodata",
-    "nxdomain",
-    "referral",
-    "refused",
-)
-
 #: (kind, zone, node, proof index). ``node`` is the matched node, the wildcard
 #: node (WILD*), the closest encloser (NXDOMAIN) or the cut (REFERRAL).
 #: ``proof`` is the NSEC index covering the query name, or the NSEC3 index
 #: covering the next closer name; -1 when not needed (no DO) or not known.
 Resolution = tuple[int, "Zone | None", "Node | None", int]
 
-TYPE_A, TYPE_NS, TYPE_AAAA, TYPE_TXT, TYPE_DS = 1, 2, 28, 16, 43
+TYPE_A, TYPE_AAAA, TYPE_TXT, TYPE_DS = 1, 28, 16, 43
 TYPE_RRSIG, TYPE_NSEC, TYPE_ANY = 46, 47, 255
 _AUTHORITATIVE_AT_CUT = (TYPE_DS, TYPE_NSEC)  # RFC 4035 §3.1.4.1, §2.3
 
