@@ -208,7 +208,12 @@ class Engine:
         endpoint: Endpoint,
         tcp: bool = False,
     ) -> bytes | None:
-        """The response to one query, or None to drop it."""
+        """The response to one query, or None to drop it.
+
+        Only a plain QUERY with one question and at most an OPT RR takes this
+        path; everything else, and anything it cannot parse, goes to
+        :meth:`_slow`.
+        """
         self.queries += 1
         n = len(data)
         if n < 17 or data[2] & 0xF8 or data[4:10] != _ONE_QUESTION or data[10]:
@@ -230,6 +235,8 @@ class Engine:
         do = 0
         opts: list[int] | None = None
         if ar == 1:
+            # RFC 6891 §6.1.2: root owner, TYPE 41, CLASS = payload size,
+            # TTL = extended rcode, version, DO and Z; then RDLEN and options.
             if (
                 n < end + 11
                 or data[end]
@@ -253,9 +260,9 @@ class Engine:
                     at += 4 + olen
                 if at != n:
                     return self._slow(data, src, sport, family, endpoint, tcp)
-        elif ar or end != n or qend - 12 > 255:
+        elif ar or end != n:
             return self._slow(data, src, sport, family, endpoint, tcp)
-        if qend - 12 > 255:
+        if qend - 12 > 255:  # RFC 1035 §3.1: 255 octets at most
             return self._slow(data, src, sport, family, endpoint, tcp)
         lname = data[12:qend].lower()
         edns = ar

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -167,7 +168,8 @@ class Worker:
         self.stop = False
         self.hup = False
         self.children: dict[int, int] = {}  # pid -> worker number (first process)
-        self.spawn: object = None  # callable(number) -> pid, set by serve()
+        #: Forks worker ``number`` and returns its pid (first process only).
+        self.spawn: Callable[[int], int] | None = None
         self._conns: dict[int, _Conn] = {}
         self._pending: Built | None = None
         self._rebuilding = False
@@ -197,8 +199,12 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, early: list[int] | None = None) -> None:
+        """Serve until stopped; ``early`` collects stop signals that arrived
+        before this worker's own handlers were installed."""
         wake = self.install_signals()
+        if early:
+            self.stop = True
         poller = select.epoll()
         by_fd = {}
         for listener in self.listeners:
@@ -423,9 +429,8 @@ class Worker:
                 pid,
                 status,
             )
-            spawn = self.spawn
-            assert callable(spawn)
-            self.children[spawn(number)] = number
+            assert self.spawn is not None
+            self.children[self.spawn(number)] = number
 
     def _shutdown(self, poller: select.epoll) -> None:
         for pid in self.children:
@@ -556,6 +561,8 @@ def serve(options: ServeOptions) -> None:
     early: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda sig, frame: early.append(sig))
+    # A reload request during start-up is moot: the scenario is being read.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Bind first: a port in use must fail at once, before seconds of signing.
     listeners = open_listeners(listen, reuseport=workers > 1)
     try:
@@ -613,4 +620,4 @@ def serve(options: ServeOptions) -> None:
     for number in range(1, workers):
         main.children[spawn(number)] = number
     log.info("ready")
-    main.run()
+    main.run(early)
