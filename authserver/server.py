@@ -607,7 +607,7 @@ def serve(options: ServeOptions) -> None:
             for listener in listeners:
                 listener.sock.close()
             signal.set_wakeup_fd(-1)
-            make_worker(number, open_listeners(bound, reuseport=True)).run()
+            make_worker(number, open_listeners(bound, reuseport=True)).run(early)
         except BaseException:
             log.exception("worker %d failed", number)
             code = 1
