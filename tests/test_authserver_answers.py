@@ -640,3 +640,81 @@ def test_nsec_proof_index_is_the_canonical_predecessor(world: World) -> None:
                 assert proof == answering.nsec_cover(canonical_key(lname, offs)), name
                 checked += 1
     assert checked > 200
+
+
+@pytest.fixture(scope="module")
+def nsec3_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The canary test zone signed with NSEC3 (salted, one extra iteration)."""
+    path = tmp_path_factory.mktemp("nsec3") / "n3.toml"
+    path.write_text(
+        '[[zone]]\napex = "."\n[[zone]]\napex = "test."\n'
+        '[[zone]]\napex = "canary.test."\ntest_names = true\nnsec = "nsec3"\n'
+        'nsec3_salt = "c0ffee"\nnsec3_iterations = 1\n'
+    )
+    scenario = load_scenario(path)
+    state = shared_state(tmp_path_factory)
+    built = ZoneBuilder(scenario, state, (("127.0.20.1", 53),)).build()
+    anchor = root_trust_anchor(scenario, state)
+    holder: dict[str, World] = {}
+
+    def ask(name: str, rdtype: str) -> dns.message.Message:
+        return holder["w"].ask(name, rdtype)
+
+    w = World(
+        scenario,
+        state,
+        built,
+        Engine(built.served),
+        Chain(ask, list(anchor.ds_lines)),
+        anchor.key_tags[0],
+    )
+    holder["w"] = w
+    return w
+
+
+def test_nsec3_test_zone_whoami_proofs_per_family(nsec3_world: World) -> None:
+    w = nsec3_world
+    name = dns.name.from_text(names.whoami_name(Z, "n3w"))
+    for src, family, present, absent in (
+        ("127.0.20.5", 4, RT.A, RT.AAAA),
+        ("::5", 6, RT.AAAA, RT.A),
+    ):
+        answer = w.ask(name.to_text(), RT.to_text(present), src=src, family=family)
+        validate_answer(w, answer, present)
+        nodata = w.ask(name.to_text(), RT.to_text(absent), src=src, family=family)
+        n3 = section_rrsets(nodata.authority, RT.NSEC3)
+        star = dns.name.from_text("*.whoami." + Z)
+        matched = [n for n in n3 if nsec3_matches(n, star)]
+        assert matched and absent not in nsec_types(matched[0])
+        assert present in nsec_types(matched[0])
+        assert any(nsec3_covers(n, name) for n in n3)  # next closer, RFC 5155 §7.2.5
+        w.chain.validate_section(nodata.authority)
+
+
+def test_nsec3_test_zone_nxdomain_and_bogus(nsec3_world: World) -> None:
+    w = nsec3_world
+    zone = dns.name.from_text(Z)
+    reply = w.ask("a.b.nowhere." + Z)
+    assert reply.rcode() == dns.rcode.NXDOMAIN
+    n3 = section_rrsets(reply.authority, RT.NSEC3)
+    assert any(nsec3_matches(n, zone) for n in n3)
+    assert any(nsec3_covers(n, dns.name.from_text("nowhere", zone)) for n in n3)
+    assert any(nsec3_covers(n, dns.name.from_text("*", zone)) for n in n3)
+    w.chain.validate_section(reply.authority)
+    validate_answer(w, w.ask(names.valid_name(Z, "n3")), RT.A)
+    with pytest.raises(dns.dnssec.ValidationFailure):
+        validate_answer(w, w.ask(names.bogus_name(Z, "sig", "n3")), RT.A)
+
+
+def test_nsec3_templates_equal_fresh_renderings(nsec3_world: World) -> None:
+    for name, rdtype in _names(lambda n: secrets.token_hex(n)[:n] or "a"):
+        for src, family in (("127.0.20.2", 4), ("::2", 6)):
+            query = dns.message.make_query(name, rdtype, want_dnssec=True)
+            wire = query.to_wire()
+            fresh = Engine(nsec3_world.built.served)
+            expected = fresh._slow(wire, src, 1, family, ENDPOINT, False)
+            got = nsec3_world.engine.handle(wire, src, 1, family, ENDPOINT)
+            assert got is not None and expected is not None
+            assert _canonical(dns.message.from_wire(got)) == _canonical(
+                dns.message.from_wire(expected)
+            ), (name, src)
