@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import time
@@ -20,6 +21,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from rootcanary.errors import ServerError
+
+log = logging.getLogger("authserver.querylog")
 
 FLUSH_SECONDS = 1.0
 MAX_PENDING = 20000  # lines; bounds memory under a flood between flushes
@@ -43,6 +46,8 @@ class QueryLog:
         self.pending: list[str] = []
         self._last = time.monotonic()
         self.written = 0
+        self.lost = 0  # lines that could not be written (disk full, I/O error)
+        self._warned = 0.0
 
     def add(self, line: str) -> None:
         self.pending.append(line)
@@ -61,9 +66,20 @@ class QueryLog:
         count = len(self.pending)
         self.pending.clear()
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            # Answering goes on; the loss is counted, warned about at most
+            # once a minute, and reported when the server stops.
+            self.lost += count
+            if self._last - self._warned >= 60:
+                self._warned = self._last
+                log.error(
+                    "%s: cannot write the query log: %s", self.path, exc.strerror or exc
+                )
+            return
         self.written += count
 
     def reopen(self) -> None:

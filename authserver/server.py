@@ -176,6 +176,7 @@ class Worker:
         self._retry_at = 0.0
         self.tcp_refused = 0
         self.send_errors = 0
+        self.crashes = 0
 
     # -- signals ------------------------------------------------------------
 
@@ -253,7 +254,10 @@ class Worker:
                 return
             except OSError:
                 continue  # e.g. ICMP errors reported on the socket
-            out = handle(data, addr[0], addr[1], family, endpoint)
+            try:
+                out = handle(data, addr[0], addr[1], family, endpoint)
+            except Exception:  # a bug must cost one answer, not the server
+                out = self._crashed(data)
             if out is not None:
                 try:
                     send(out, addr)
@@ -318,9 +322,12 @@ class Worker:
                 break
             data = bytes(buf[2 : 2 + length])
             del buf[: 2 + length]
-            out = self.engine.handle(
-                data, conn.src, conn.sport, conn.family, conn.endpoint, True
-            )
+            try:
+                out = self.engine.handle(
+                    data, conn.src, conn.sport, conn.family, conn.endpoint, True
+                )
+            except Exception:  # a bug must cost one answer, not the server
+                out = self._crashed(data)
             if out is not None:
                 conn.outbuf += len(out).to_bytes(2, "big") + out
         return len(conn.outbuf) <= TCP_MAX_PENDING
@@ -345,6 +352,20 @@ class Worker:
         with contextlib.suppress(OSError):
             poller.unregister(fd)
         conn.sock.close()
+
+    def _crashed(self, data: bytes) -> bytes | None:
+        """SERVFAIL for a query the engine failed on; logged with its traceback."""
+        self.crashes += 1
+        if self.crashes <= 10 or self.crashes % 1000 == 0:
+            log.exception(
+                "%s: internal error on a query (%d so far)", self.name, self.crashes
+            )
+        if len(data) < 12:
+            return None
+        flags = int.from_bytes(data[2:4], "big")
+        # QR, the query's opcode and RD; rcode SERVFAIL (RFC 1035 §4.1.1).
+        out = 0x8000 | (flags & 0x7900) | 2
+        return data[:2] + out.to_bytes(2, "big") + bytes(8)
 
     # -- housekeeping -------------------------------------------------------
 
@@ -465,10 +486,15 @@ def summary(engine: Engine, worker: Worker | None = None) -> str:
         f"cache: {engine.rendered} rendered, "
         f"{engine.shared} shared, {engine.counters['slow']} slow path"
     )
-    if worker is not None and (worker.tcp_refused or worker.send_errors):
+    if worker is not None and (
+        worker.tcp_refused or worker.send_errors or worker.crashes
+    ):
         parts.append(
-            f"tcp refused {worker.tcp_refused}, send errors {worker.send_errors}"
+            f"tcp refused {worker.tcp_refused}, send errors {worker.send_errors}, "
+            f"internal errors {worker.crashes}"
         )
+    if engine.querylog is not None and engine.querylog.lost:
+        parts.append(f"query-log lines lost {engine.querylog.lost}")
     return "; ".join(parts)
 
 

@@ -396,3 +396,46 @@ def test_scenario_without_zones_is_an_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1 and "no [[zone]] to serve" in result.stderr
+
+
+def test_engine_bug_costs_one_answer_not_the_server(state: Path) -> None:
+    built = ZoneBuilder(load_scenario(CANARY), state, (("127.0.0.1", 53),)).build()
+    engine = Engine(built.served)
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("simulated bug")
+
+    engine.handle = broken  # type: ignore[method-assign]
+    from authserver.server import Listener
+
+    server_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server_sock.bind((NET(10), 0))
+    server_sock.setblocking(False)
+    listener = Listener(server_sock, "udp", NET(10), server_sock.getsockname()[1])
+    worker = Worker(engine, [listener], built, None, ServeOptions(CANARY), 10.0, "t")  # type: ignore[arg-type]
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(3)
+    try:
+        msg = dns.message.make_query(names.valid_name(Z), "A", id=4711)
+        client.sendto(msg.to_wire(), server_sock.getsockname())
+        time.sleep(0.05)
+        worker._udp(listener)
+        reply = dns.message.from_wire(client.recv(512))
+        assert reply.id == 4711 and reply.rcode() == dns.rcode.SERVFAIL
+        assert worker.crashes == 1
+    finally:
+        client.close()
+        server_sock.close()
+
+
+def test_unwritable_query_log_is_counted_not_fatal() -> None:
+    from authserver.querylog import QueryLog
+
+    log = QueryLog(Path("/dev/full"))  # every write fails with ENOSPC
+    log.add("{}\n")
+    log.add("{}\n")
+    log.flush()
+    assert log.lost == 2 and log.written == 0
+    log.add("{}\n")
+    log.close()
+    assert log.lost == 3
