@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
                 "--listen",
                 metavar="HOST:PORT",
                 help="Address to answer on (repeatable; replaces the scenario's "
-                "[server] listen). IPv6 as [::1]:53.",
+                "listen addresses). IPv6 as [::1]:53.",
             ),
         ] = [],  # noqa: B006 - typer needs a list default for repeatable options
         state_dir: Annotated[
