@@ -58,6 +58,18 @@ _ONE_BUCKET = 10**9
 
 
 @dataclass(frozen=True)
+class KeyInfo:
+    """A root KSK of the replay: its slot, its tag, its tag once revoked."""
+
+    slot: str
+    tag: int
+    revoked_tag: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"slot": self.slot, "tag": self.tag, "revoked_tag": self.revoked_tag}
+
+
+@dataclass(frozen=True)
 class RoundState:
     """One resolver's state in one probing round."""
 
@@ -94,7 +106,7 @@ class ReplayResult:
     finished: datetime
     phases: list[tuple[str, datetime]]
     verdicts: list[ReplayVerdict]
-    keys: dict[str, dict[str, object]]
+    keys: dict[str, KeyInfo]
     restarts: list[tuple[str, datetime]] = field(default_factory=list)
 
     @property
@@ -186,9 +198,7 @@ def run_replay(
     with testbed:
         keys = _key_tags(testbed)
         zone = scenario.tests.zone if scenario.tests else scenario.test_zones[0].apex
-        tests = replay_tests(
-            scenario.tests, zone, keys["old"]["tag"], keys["new"]["tag"]
-        )
+        tests = replay_tests(scenario.tests, zone, keys["old"].tag, keys["new"].tag)
         started = _server_start(testbed)
         restarts = _schedule_restarts(rollover)
         done_restarts: list[tuple[str, datetime]] = []
@@ -236,22 +246,18 @@ def run_replay(
     return result
 
 
-def _key_tags(testbed: Testbed) -> dict[str, dict[str, object]]:
+def _key_tags(testbed: Testbed) -> dict[str, KeyInfo]:
     from authserver.anchor import root_trust_anchor
 
     rollover = testbed.scenario.rollover
     assert rollover is not None
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, KeyInfo] = {}
     for role, slot in (("old", rollover.old), ("new", rollover.new)):
         anchor = root_trust_anchor(
             testbed.scenario, testbed.server_dir / "keys", (slot,)
         )
         key = anchor.keys[0]
-        out[role] = {
-            "slot": slot,
-            "tag": key.tag,
-            "revoked_tag": _revoked_tag(key.rdata),
-        }
+        out[role] = KeyInfo(slot, key.tag, _revoked_tag(key.rdata))
     return out
 
 
@@ -294,10 +300,8 @@ def _schedule_restarts(rollover: RolloverSpec) -> list[tuple[float, str]]:
     return sorted((at, r.resolver) for r in rollover.restarts for at in r.at)
 
 
-def _timeline(
-    run: LocalRun, name: str, keys: dict[str, dict[str, object]]
-) -> list[RoundState]:
-    old, new = int(str(keys["old"]["tag"])), int(str(keys["new"]["tag"]))
+def _timeline(run: LocalRun, name: str, keys: dict[str, KeyInfo]) -> list[RoundState]:
+    old, new = keys["old"].tag, keys["new"].tag
     states = []
     for result in run.rounds:
         observations = [o for o in result.observations if o.probe == name]
@@ -458,7 +462,7 @@ def write_summary(result: ReplayResult, scenario: Scenario, query_log: Path) -> 
             "refresh": testbed.refresh,
             "dnskey_ttl": root.dnskey_ttl if root else None,
         },
-        "keys": result.keys,
+        "keys": {role: key.to_dict() for role, key in result.keys.items()},
         "phases": [
             {
                 "state": state,
