@@ -21,6 +21,7 @@ import platformdirs
 from authserver import content as zc
 from authserver.keys import KeyStore, ZoneKey
 from authserver.render import render
+from authserver.rollover import root_key_specs
 from authserver.sign import SigTimes, ZoneSigner, link, sign_zone
 from authserver.zone import Served, Zone, label_offsets, resolve
 from rootcanary.errors import ServerError
@@ -51,6 +52,8 @@ class Built:
     epoch: int
     #: When the next epoch must be signed (earliest refresh point of any zone).
     refresh_at: int
+    #: The root's rollover phase these zones were signed for (None: no rollover).
+    phase: str | None = None
 
     def zone(self, apex: str) -> Zone:
         for zone in self.served.zones:
@@ -72,6 +75,7 @@ class ZoneBuilder:
         self.state_dir = state_dir
         self.listen = zc.listen_addresses(listen or scenario.server.listen)
         self.planned = zc.plan_zones(scenario.zones)
+        self.rollover = scenario.rollover
         self.keys: dict[str, list[tuple[KeySpec, ZoneKey]]] = {}
         self.wrongkeys: dict[str, ZoneKey] = {}
         self._load_keys()
@@ -83,7 +87,11 @@ class ZoneBuilder:
             for planned in self.planned:
                 spec = planned.spec
                 pairs = []
-                for kspec in spec.keys:
+                kspecs = spec.keys
+                if self.rollover is not None and spec.apex == ".":
+                    # Both KSK slots exist from the start, whatever the phase.
+                    kspecs = root_key_specs(spec.keys, self.rollover, "start")
+                for kspec in kspecs:
                     alg = kspec.algorithm or spec.algorithm
                     key = store.key(
                         spec.apex, kspec.slot, alg, kspec.sep, spec.rsa_bits
@@ -103,14 +111,26 @@ class ZoneBuilder:
     def epoch_for(self, now: float) -> int:
         return int(now) // EPOCH_STEP * EPOCH_STEP
 
-    def build(self, epoch: int | None = None, dynamic: bool = True) -> Built:
-        """Sign everything for ``epoch`` (default: the current hour)."""
+    def build(
+        self, epoch: int | None = None, dynamic: bool = True, phase: str | None = None
+    ) -> Built:
+        """Sign everything for ``epoch`` (default: the current hour) and, in a
+        rollover scenario, the root's ``phase`` (default: ``start``)."""
         if epoch is None:
             epoch = self.epoch_for(time.time())
         started = time.monotonic()
+        keys = self.keys
+        if self.rollover is not None:
+            phase = phase or "start"
+            root = self.keys["."]
+            by_slot = {kspec.slot: key for kspec, key in root}
+            specs = root_key_specs(tuple(k for k, _ in root), self.rollover, phase)
+            keys = {**self.keys, ".": [(k, by_slot[k.slot]) for k in specs]}
+        else:
+            phase = None
         contents = zc.build_contents(
             self.planned,
-            self.keys,
+            keys,
             self.wrongkeys,
             self.listen,
             serial=epoch,
@@ -142,7 +162,7 @@ class ZoneBuilder:
             time.monotonic() - started,
         )
         assert refresh_at is not None
-        return Built(served, tuple(contents), epoch, refresh_at)
+        return Built(served, tuple(contents), epoch, refresh_at, phase)
 
 
 def _big_size(served: Served, owner: dns.name.Name, payload: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import select
@@ -22,13 +23,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
+
+import dns.dnssec
+import dns.name
 
 from authserver import querylog as ql
 from authserver.build import Built, ZoneBuilder, state_dir_for
 from authserver.content import ds_rdatas
 from authserver.engine import Endpoint, Engine
 from rootcanary.errors import RootCanaryError, ServerError
+from rootcanary.observation import format_time
 from rootcanary.scenario import Scenario, load_scenario
 
 log = logging.getLogger("authserver")
@@ -49,6 +55,8 @@ class ServeOptions:
     state_dir: Path | None = None
     query_log: Path | None = None
     workers: int | None = None
+    #: JSON lines of rollover events (start, each phase switch), for replays.
+    events: Path | None = None
 
 
 class Listener:
@@ -177,6 +185,8 @@ class Worker:
         self.tcp_refused = 0
         self.send_errors = 0
         self.crashes = 0
+        #: Wall-clock time the rollover timeline counts from (server start).
+        self.started = time.time()
 
     # -- signals ------------------------------------------------------------
 
@@ -374,6 +384,7 @@ class Worker:
             if now - conn.last > self.tcp_idle:
                 self._close(fd, poller)  # RFC 7766 §6.2.3 idle timeout
         if self._pending is not None:
+            previous = self.built.phase
             self.built, self._pending = self._pending, None
             self.engine.swap(self.built.served)
             log.info(
@@ -381,26 +392,40 @@ class Worker:
                 self.name,
                 _utc(self.built.epoch),
             )
+            if self.built.phase != previous:
+                self._phase_switched()
         if self.hup:
             self.hup = False
             self._reload()
         wall = time.time()
-        if (
+        rollover = self.builder.rollover
+        due = rollover.phase_at(wall - self.started) if rollover else None
+        if not self._rebuilding and due != self.built.phase:
+            self._start_rebuild(
+                self.builder, self.built.epoch, f"rollover phase {due}", due
+            )
+        elif (
             not self._rebuilding
             and wall >= self.built.refresh_at
             and time.monotonic() >= self._retry_at
         ):
             epoch = self.builder.epoch_for(self.built.refresh_at)
-            self._start_rebuild(self.builder, epoch, "re-signing")
+            self._start_rebuild(self.builder, epoch, "re-signing", self.built.phase)
         if self.children:
             self._check_children()
 
-    def _start_rebuild(self, builder: ZoneBuilder, epoch: int | None, why: str) -> None:
+    def _start_rebuild(
+        self,
+        builder: ZoneBuilder,
+        epoch: int | None,
+        why: str,
+        phase: str | None = None,
+    ) -> None:
         self._rebuilding = True
 
         def work() -> None:
             try:
-                built = builder.build(epoch)
+                built = builder.build(epoch, phase=phase)
             except RootCanaryError as exc:
                 log.error(
                     "%s: %s failed, keeping the old zones: %s", self.name, why, exc
@@ -431,7 +456,22 @@ class Worker:
             log.error("%s: reload failed, keeping the old zones: %s", self.name, exc)
             return
         log.info("%s: reloading %s", self.name, self.options.scenario)
-        self._start_rebuild(builder, None, "reload")
+        rollover = builder.rollover
+        phase = rollover.phase_at(time.time() - self.started) if rollover else None
+        self._start_rebuild(builder, None, "reload", phase)
+
+    def _phase_switched(self) -> None:
+        event = rollover_event(self.built, "phase")
+        log.info(
+            "%s: rollover phase %s: root DNSKEY %s, signed by %s",
+            self.name,
+            self.built.phase,
+            event["dnskey"],
+            event["signers"],
+        )
+        # One process writes the events: the first (the others serve the same).
+        if self.name == "worker 0" and self.options.events is not None:
+            write_event(self.options.events, event)
 
     def _check_children(self) -> None:
         while True:
@@ -475,6 +515,33 @@ class Worker:
         if self.engine.querylog is not None:
             self.engine.querylog.close()
         log.info("%s: stopped; %s", self.name, summary(self.engine, self))
+
+
+def rollover_event(built: Built, kind: str) -> dict[str, object]:
+    """The root's DNSKEY set and its signers now, as an event record."""
+    root = next(c for c in built.contents if c.origin == dns.name.root)
+    published = [
+        dns.dnssec.key_id(key.published(kspec.revoke))
+        for kspec, key in root.keys
+        if kspec.publish
+    ]
+    signers = [
+        dns.dnssec.key_id(key.published(revoked))
+        for key, revoked in root.signing_keys(dnskey_set=True)
+    ]
+    return {
+        "time": format_time(datetime.now(UTC)),
+        "event": kind,
+        "state": built.phase,
+        "dnskey": sorted(published),
+        "signers": sorted(signers),
+    }
+
+
+def write_event(path: Path, event: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event) + "\n")
 
 
 def summary(engine: Engine, worker: Worker | None = None) -> str:
@@ -591,9 +658,11 @@ def serve(options: ServeOptions) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Bind first: a port in use must fail at once, before seconds of signing.
     listeners = open_listeners(listen, reuseport=workers > 1)
+    started = time.time()
     try:
         builder = ZoneBuilder(scenario, state_dir, listen)
-        built = builder.build()
+        rollover = builder.rollover
+        built = builder.build(phase=rollover.phase_at(0.0) if rollover else None)
     except BaseException:
         for listener in listeners:
             listener.sock.close()
@@ -613,7 +682,7 @@ def serve(options: ServeOptions) -> None:
     def make_worker(number: int, socks: list[Listener]) -> Worker:
         querylog = ql.QueryLog(query_log_path) if query_log_path else None
         engine = Engine(built.served, scenario.server.max_udp_size, querylog)
-        return Worker(
+        worker = Worker(
             engine,
             socks,
             built,
@@ -622,6 +691,8 @@ def serve(options: ServeOptions) -> None:
             scenario.server.tcp_idle_timeout,
             f"worker {number}",
         )
+        worker.started = started
+        return worker
 
     def spawn(number: int) -> int:
         pid = os.fork()
@@ -641,6 +712,12 @@ def serve(options: ServeOptions) -> None:
             logging.shutdown()
             os._exit(code)
 
+    if built.phase is not None and options.events is not None:
+        write_event(
+            options.events, {**rollover_event(built, "start"), "state": "start"}
+        )
+        if built.phase != "start":
+            write_event(options.events, rollover_event(built, "phase"))
     main = make_worker(0, listeners)
     main.spawn = spawn
     for number in range(1, workers):

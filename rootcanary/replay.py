@@ -143,21 +143,28 @@ def _stateless_expectation(
     publish, roll = rollover.time_of("publish"), rollover.time_of("roll")
     if publish is None or roll is None:
         return "uncertain", "no publish and roll phases"
-    hold = holddown if holddown is not None else 30 * 86400.0
     restarts = [
-        t
-        for r in rollover.restarts
-        if r.resolver == resolver.name
-        for t in r.at
-        if publish <= t < roll
+        t for r in rollover.restarts if r.resolver == resolver.name for t in r.at
     ]
-    # Each restart wipes the AddPend state; the hold-down starts over.
-    starts = [publish, *restarts]
-    gaps = [b - a for a, b in zip(starts, [*restarts, roll], strict=True)]
+    if any(t >= roll for t in restarts):
+        # Its initial key no longer signs the DNSKEY set: nothing to start from.
+        return "breaks", "restarted after the roll with only the old key to start from"
+    if resolver.implementation == "bind":
+        # Seen with BIND 9.18: initialising an initial-key trust point trusts
+        # every key of the DNSKEY set it validates at once ("waiving the
+        # normal 30-day waiting period"), so restarts before the roll pick up
+        # the published new key without a hold-down.
+        return "survives", "BIND trusts the whole validated set when it initialises"
+    hold = holddown if holddown is not None else 30 * 86400.0
+    during = sorted(t for t in restarts if publish <= t < roll)
+    # Each restart wipes the AddPend state (RFC 5011 §2.4.1): the hold-down
+    # starts over.
+    starts = [publish, *during]
+    gaps = [b - a for a, b in zip(starts, [*during, roll], strict=True)]
     if all(gap < hold for gap in gaps):
         return "breaks", (
-            f"restarted every < {hold:g} s during the add hold-down: it never "
-            "completes it, so it never trusts the new key"
+            f"restarted every < {hold:g} s during the add hold-down, so it never "
+            "completes it and never trusts the new key"
         )
     if max(gaps) > 2 * hold + 60:
         return "survives", "a restart-free stretch longer than the hold-down"
@@ -411,8 +418,11 @@ def dnskey_rates(
             if begin <= when < end:
                 counts[(str(line.get("src")), state)] += 1
                 break
+    order = {state: index for index, (state, _, _) in enumerate(bounds)}
     out = []
-    for (src, state), queries in sorted(counts.items()):
+    for (src, state), queries in sorted(
+        counts.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])
+    ):
         _, begin, end = next(b for b in bounds if b[0] == state)
         seconds = max((end - begin).total_seconds(), 1e-9)
         out.append(

@@ -71,6 +71,13 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(min=1, max=64, help="Worker processes (SO_REUSEPORT)."),
         ] = None,
+        events: Annotated[
+            Path | None,
+            typer.Option(
+                help="Append rollover events (start, each phase switch of the "
+                "root's DNSKEY set) as JSON lines to this file."
+            ),
+        ] = None,
     ) -> None:
         """Serve the scenario's signed zones until SIGTERM or SIGINT.
 
@@ -87,5 +94,6 @@ def register(app: typer.Typer) -> None:
                 state_dir=state_dir,
                 query_log=query_log,
                 workers=workers,
+                events=events,
             )
         )

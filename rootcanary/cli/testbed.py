@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from rootcanary.backends.local import RoundResult
 from rootcanary.cli.common import ScenarioArg, guarded
 from rootcanary.console import console
 from rootcanary.errors import TestbedError
@@ -86,6 +88,75 @@ def down(scenario_path: ScenarioArg, run_dir: RunDirOption = None) -> None:
         console.success(f"stopped {', '.join(stopped)}")
     else:
         console.info(f"nothing was running in {directory}")
+
+
+@testbed_app.command("run")
+@guarded
+def run(scenario_path: ScenarioArg, run_dir: RunDirOption = None) -> None:
+    """Replay the scenario's [rollover] against its resolvers; judge each one.
+
+    Exits 1 if a resolver's outcome contradicts its configuration.
+    """
+    from rootcanary.replay import run_replay
+
+    scenario = load_scenario(scenario_path)
+    rollover = scenario.rollover
+    if rollover is None:
+        raise TestbedError(f"{scenario_path}: has no [rollover] section to replay")
+    console.info(
+        f"replaying {len(rollover.phases)} phases over {rollover.duration:.0f} s, "
+        f"probing every {rollover.probe_interval:g} s"
+    )
+    last_phase = ["start"]
+
+    def progress(offset: float, phase: str, result: RoundResult) -> None:
+        if phase != last_phase[0]:
+            console.info(f"+{offset:5.0f} s  phase {phase}")
+            last_phase[0] = phase
+        console.detail(
+            f"+{offset:5.0f} s  round {result.number}: {result.failed} unanswered"
+        )
+
+    result = run_replay(scenario, run_dir, on_round=progress)
+    table = Table(
+        "resolver",
+        "implementation",
+        "variant",
+        "expected",
+        "outcome",
+        "trusted new key",
+        "dropped revoked",
+        "verdict",
+        title=f"rollover replay: {result.keys['old'].tag} -> {result.keys['new'].tag}",
+    )
+    for v in result.verdicts:
+        table.add_row(
+            v.resolver,
+            v.implementation,
+            v.variant,
+            v.expected,
+            v.outcome,
+            _offset(v.trusted_new_at, result.started),
+            _offset(v.dropped_revoked_at, result.started),
+            "as configured" if v.ok else "CONTRADICTS",
+        )
+    console.table(table)
+    console.info(f"summary: {result.run_dir / 'replay.json'}")
+    bad = [v for v in result.verdicts if not v.ok]
+    for v in bad:
+        console.error(f"{v.resolver}: expected it {v.expected}, but it {v.outcome}")
+    if bad:
+        raise TestbedError(
+            f"{len(bad)} of {len(result.verdicts)} resolvers contradict their "
+            "configuration"
+        )
+    console.success("every resolver went through the rollover as configured")
+
+
+def _offset(moment: datetime | None, started: datetime) -> str:
+    if moment is None:
+        return "-"
+    return f"+{(moment - started).total_seconds():.0f} s"
 
 
 def register(app: typer.Typer) -> None:

@@ -102,13 +102,16 @@ class Authserver:
             "-m",
             "rootcanary",
             "serve",
-            str(self.scenario.path),
+            # The server runs in its own directory: give it an absolute path.
+            str(self.scenario.path.resolve()),
             "--listen",
             f"{host}:{port}",
             "--state-dir",
             str(directory / "keys"),
             "--query-log",
             str(directory / "queries.jsonl"),
+            "--events",
+            str(directory / "events.jsonl"),
         )
 
 
