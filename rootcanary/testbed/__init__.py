@@ -83,6 +83,8 @@ class Authserver:
         if scenario.path is None:
             raise TestbedError("the testbed needs a scenario read from a file")
         self.scenario = scenario
+        # The server runs in its own directory: give it an absolute path.
+        self.path = scenario.path.resolve()
 
     def anchor(self, directory: Path) -> Anchor:
         from authserver.anchor import root_trust_anchor
@@ -102,8 +104,7 @@ class Authserver:
             "-m",
             "rootcanary",
             "serve",
-            # The server runs in its own directory: give it an absolute path.
-            str(self.scenario.path.resolve()),
+            str(self.path),
             "--listen",
             f"{host}:{port}",
             "--state-dir",
