@@ -10,7 +10,10 @@ import typer
 
 from rootcanary.backends.local import ProbeSettings, RoundResult, run_campaign
 from rootcanary.backends.local_plan import resolve_targets, scenario_tests
+from rootcanary.backends.proxy import Credentials, fetchable, run_proxy_campaign
+from rootcanary.backends.proxy_plan import join_sources
 from rootcanary.cli.common import ScenarioArg, guarded
+from rootcanary.cli.proxy_progress import proxy_progress
 from rootcanary.config import parse_duration
 from rootcanary.console import console
 from rootcanary.errors import ConfigError
@@ -90,6 +93,10 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[
             str | None, typer.Option(help="local: how long to keep probing, e.g. 10m.")
         ] = None,
+        sessions: Annotated[
+            int | None,
+            typer.Option(min=1, help="proxy: exit sessions (default: the scenario's)."),
+        ] = None,
     ) -> None:
         """Launch the scenario's measurements; record them in a campaign directory."""
         scenario = load_scenario(scenario_path)
@@ -99,6 +106,9 @@ def register(app: typer.Typer) -> None:
             schedule_local(
                 scenario, directory, resolver or [], once, interval, duration
             )
+            return
+        if name == "proxy":
+            schedule_proxy(scenario, directory, sessions)
             return
         raise ConfigError(f"the {name} backend is not available in this version yet")
 
@@ -164,3 +174,42 @@ def _seconds(option: str, text: str | None, default: float | None) -> float | No
         return parse_duration(text)
     except ValueError as exc:
         raise ConfigError(f"{option}: {exc}") from None
+
+
+def schedule_proxy(scenario: Scenario, directory: Path, sessions: int | None) -> None:
+    if scenario.proxy is None:
+        raise ConfigError(f"{scenario.path}: has no [proxy] section")
+    spec = scenario.proxy
+    creds = Credentials.from_env(spec)
+    tests = fetchable(scenario_tests(scenario))
+    assert scenario.tests is not None
+    count = sessions or spec.sessions
+    console.info(
+        f"{count} exit session(s) through {spec.gateway}, {len(tests)} names each, "
+        f"{spec.concurrency} at a time"
+        + (f", at most {spec.rate:g} requests/s" if spec.rate else "")
+    )
+    with proxy_progress(count) as on_progress:
+        run = run_proxy_campaign(
+            directory,
+            name=scenario.name,
+            spec=spec,
+            creds=creds,
+            tests=tests,
+            zone=scenario.tests.zone,
+            sources=join_sources(scenario),
+            sessions=count,
+            scenario_path=scenario.path,
+            scenario_text=scenario.text,
+            scenario_sha256=scenario.sha256,
+            on_progress=on_progress,
+        )
+    stats = run.stats
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items()))
+    console.info(
+        f"{stats.tried} exits tried, {stats.completed} completed, "
+        f"{stats.failed} failed; {stats.requests} requests ({outcomes})"
+    )
+    console.success(
+        f"requests logged in {run.file}; next: rootcanary fetch {directory}"
+    )

@@ -1,0 +1,38 @@
+"""What a proxy campaign needs from its scenario besides the ``[proxy]`` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rootcanary.backends.proxy import JoinSources
+from rootcanary.scenario import Scenario
+from rootcanary.testbed import default_run_dir
+
+HTTP_LOG_NAME = "http.jsonl"
+
+
+def default_http_log(query_log: Path | None) -> Path | None:
+    """The HTTP responder's log sits beside the query log unless told otherwise."""
+    return query_log.parent / HTTP_LOG_NAME if query_log is not None else None
+
+
+def scenario_query_log(scenario: Scenario) -> Path | None:
+    """The testbed server's log when there is a ``[testbed]`` (the testbed
+    starts its server with its own ``--query-log``), else ``[server] query_log``."""
+    if scenario.testbed is not None:
+        return (default_run_dir(scenario) / "server" / "queries.jsonl").resolve()
+    if scenario.server.query_log is not None:
+        return scenario.server.query_log.resolve()
+    return None
+
+
+def http_log_for(scenario: Scenario, query_log: Path | None) -> Path | None:
+    """``[proxy] http_log``, else beside ``query_log``."""
+    if scenario.proxy is not None and scenario.proxy.http_log is not None:
+        return scenario.proxy.http_log.resolve()
+    return default_http_log(query_log)
+
+
+def join_sources(scenario: Scenario) -> JoinSources:
+    query_log = scenario_query_log(scenario)
+    return JoinSources(query_log, http_log_for(scenario, query_log))
