@@ -109,7 +109,9 @@ class HttpResponder:
             self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         try:
             for host, port in self.listen:

@@ -190,7 +190,15 @@ class Gateway:
         )
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A client that gave up (the prober's timeout) cancels its upstream
+        # request, so a dead exit holds nothing once the prober moved on.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=4096)
         await site.start()
