@@ -114,4 +114,19 @@ def parse_scenario(data: dict[str, object], text: str, path: Path | None) -> Sce
         rollover=parse_rollover(top.table("rollover", None), zones),
     )
     top.done()
+    _cross_check(scenario)
     return scenario
+
+
+def _cross_check(scenario: Scenario) -> None:
+    """Checks that span sections (each section checks its own keys)."""
+    if scenario.rollover is not None:
+        known = (
+            {r.name for r in scenario.testbed.resolvers} if scenario.testbed else set()
+        )
+        for index, restart in enumerate(scenario.rollover.restarts):
+            if restart.resolver not in known:
+                raise ScenarioError(
+                    f"{scenario.path}: rollover.restart[{index}].resolver: no "
+                    f"[[testbed.resolver]] is named {restart.resolver!r}"
+                )
