@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from authserver.http import RunningResponder, start_in_thread
 from rootcanary.backends.proxy import JoinSources
 from rootcanary.scenario import Scenario
 from rootcanary.testbed import default_run_dir
+
+log = logging.getLogger("rootcanary.proxy")
 
 HTTP_LOG_NAME = "http.jsonl"
 
@@ -36,3 +40,22 @@ def http_log_for(scenario: Scenario, query_log: Path | None) -> Path | None:
 def join_sources(scenario: Scenario) -> JoinSources:
     query_log = scenario_query_log(scenario)
     return JoinSources(query_log, http_log_for(scenario, query_log))
+
+
+def start_responder(
+    scenario: Scenario, query_log: Path | None, http_log: Path | None
+) -> RunningResponder | None:
+    """Start the HTTP responder when ``[server] http_listen`` asks for it.
+
+    ``rootcanary serve`` calls this; the log is ``http_log``, else
+    ``[proxy] http_log``, else ``http.jsonl`` beside the query log.
+    """
+    if not scenario.server.http_listen:
+        return None
+    path = http_log or http_log_for(scenario, query_log or scenario.server.query_log)
+    if path is None:
+        log.warning(
+            "HTTP responder without a log: give --http-log FILE (or --query-log) "
+            "to record which exits fetched which names"
+        )
+    return start_in_thread(scenario.server.http_listen, path)
