@@ -10,7 +10,7 @@ Each measurement runs in a fresh process, so its peak RSS is its own:
   at the same concurrency, no logging, no outcomes; the ratio says what the
   prober's bookkeeping costs.
 
-Usage: .venv/bin/python bench/proxy_prober.py [--sessions 2000] [--concurrency 1000]
+Usage: .venv/bin/python bench/proxy_prober.py [--sessions 1000] [--concurrency 1000]
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def run(mode: str, sessions: int, concurrency: int, gateway: str) -> dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--worker", choices=("prober", "raw"))
     parser.add_argument("--gateway")
