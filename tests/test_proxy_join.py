@@ -137,17 +137,21 @@ def join(directory: Path, tmp_path: Path) -> tuple[Any, dict[tuple[str, str], An
 
 
 def test_each_rule_of_the_rcode_table(tmp_path: Path) -> None:
-    L = "a1b2c3d4e5f6"
+    L, M = "a1b2c3d4e5f6", "0123456789ab"  # M: no exit resolver ever seen
     brd = {"x-brd-err-code": "target_40001"}
+    gate = {"headers": brd, "code": "target_40001"}
     requests = [
         record(L, "valid", po.OK, 200),
-        record(L, "bogus-sig", po.DNS_ERROR, 502, headers=brd, code="target_40001"),
-        record(L, "is-ta:20326", po.DNS_ERROR, 502, headers=brd, code="target_40001"),
+        record(L, "bogus-sig", po.DNS_ERROR, 502, **gate),
+        record(L, "is-ta:20326", po.DNS_ERROR, 502, **gate),
         record(L, "not-ta:20326", po.DNS_ERROR, 502, code="ERR_READ_ERROR"),
         record(L, "bogus-expired", po.OK, 200),
         record(L, "bogus-nosig", po.OK, 200),
         record(L, "bogus-future", po.DNS_ERROR, 502),
         record(L, "bogus-ds", po.TIMEOUT, None),
+        record(M, "valid", po.OK, 200, session="s2", index=1),
+        record(M, "bogus-sig", po.DNS_ERROR, 502, session="s2", index=1),
+        record(M, "bogus-ds", po.DNS_ERROR, 502, session="s2", index=1),
     ]
     upper = name("valid", L).upper()  # 0x20-style case from the resolver
     queries = [
@@ -155,33 +159,43 @@ def test_each_rule_of_the_rcode_table(tmp_path: Path) -> None:
         query(upper, EXIT_RESOLVER),
         query(name("bogus-sig", L), PROVIDER),
         query(name("bogus-sig", L), EXIT_RESOLVER),
-        query(name("is-ta:20326", L), PROVIDER),  # the pre-check only
-        query(name("bogus-expired", L), PROVIDER),  # fetched, exit resolver unseen
+        query(name("is-ta:20326", L), PROVIDER),  # the gateway's own lookup
+        query(name("bogus-expired", L), PROVIDER),  # fetched, exit resolver cached
         query(name("bogus-future", L), EXIT_RESOLVER, rcode="NXDOMAIN"),
         query(name("bogus-ds", L), EXIT_RESOLVER),
+        query(name("valid", M), PROVIDER),
+        query(name("bogus-sig", M), PROVIDER),
     ]
     hits = [
         hit(name("valid", L).rstrip(".").upper() + ":80"),
         hit(name("bogus-expired", L).rstrip(".")),
+        hit(name("valid", M).rstrip(".")),
     ]
     result, obs = join(campaign(tmp_path, requests, queries, hits), tmp_path)
-    assert result.observations == 8 and not result.unjoinable
-    rcodes = {role: (o.rcode, o.extra["basis"]) for (_, role), o in obs.items()}
+    assert result.observations == 11 and not result.unjoinable
+    rcodes = {key: (o.rcode, o.extra["basis"]) for key, o in obs.items()}
     assert rcodes == {
-        "valid": ("NOERROR", "fetched"),
-        "bogus-sig": ("SERVFAIL", "dns-error-exit-resolver"),
-        "is-ta:20326": (None, "dns-error-provider-only"),
-        "not-ta:20326": (None, "dns-error-no-query"),
-        "bogus-expired": (None, "fetched-provider-dns"),
-        "bogus-nosig": (None, "answered-elsewhere"),
-        "bogus-future": ("NXDOMAIN", "dns-error-exit-resolver"),
-        "bogus-ds": (None, po.TIMEOUT),
+        (L, "valid"): ("NOERROR", "fetched"),
+        (L, "bogus-sig"): ("SERVFAIL", "dns-error-exit-resolver"),
+        (L, "is-ta:20326"): (None, "dns-error-gateway"),
+        # RFC 8198: the session's resolver answered from its cache.
+        (L, "not-ta:20326"): ("SERVFAIL", "dns-error-resolver-cache"),
+        (L, "bogus-expired"): ("NOERROR", "fetched-resolver-cache"),
+        (L, "bogus-nosig"): (None, "answered-elsewhere"),
+        (L, "bogus-future"): ("NXDOMAIN", "dns-error-exit-resolver"),
+        (L, "bogus-ds"): (None, po.TIMEOUT),
+        (M, "valid"): (None, "fetched-provider-dns"),
+        (M, "bogus-sig"): (None, "dns-error-provider-only"),
+        (M, "bogus-ds"): (None, "dns-error-no-query"),
     }
     valid = obs[(L, "valid")]
     # The vantage point: the exit the web server saw, its resolver (never the
     # provider's, even though the provider asked first).
-    assert {(o.probe, o.resolver, o.af) for o in obs.values()} == {
+    assert {(o.probe, o.resolver, o.af) for k, o in obs.items() if k[0] == L} == {
         (EXIT_IP, EXIT_RESOLVER, 4)
+    }
+    assert {(o.probe, o.resolver) for k, o in obs.items() if k[0] == M} == {
+        (EXIT_IP, None)
     }
     assert valid.answers == ("192.0.2.80",)
     assert obs[(L, "bogus-sig")].extra["provider_asked"] == [PROVIDER]

@@ -500,6 +500,7 @@ def describe(spec: ProxySpec, sources: JoinSources) -> dict[str, Any]:
         "asns": list(spec.asns),
         "exit_id_headers": list(spec.exit_id_headers),
         "provider_resolvers": list(spec.provider_resolvers),
+        "gate_codes": list(spec.gate_codes),
         "dns_fail_on": [r.describe() for r in spec.dns_fail_on],
         "retry_on": [r.describe() for r in spec.retry_on],
         "query_log": str(sources.query_log) if sources.query_log else None,

@@ -13,23 +13,30 @@ case the resolver sent, RFC 4343), the HTTP log in ``host``. Per session:
   in-country resolving, proxy.md §1.2), which never count.
 
 The ``rcode`` of each fetched name is derived from what was observed, never
-guessed; ``basis`` in the observation says which rule applied:
+guessed; ``basis`` in the observation says which rule applied. "The exit's
+resolver asked" is checked for the name itself, and else for the session: a
+validating resolver answers names below a wildcard (the sentinel names) from
+its cache without asking us (RFC 8198 §5.3), so once the session shows which
+resolver does the lookups, a name it did not ask for still tells its answer.
 
-=========================================================  ================
-fetched (a hit on our web server for the name)             ``NOERROR``
-  ... but only provider resolvers asked for it             null (not measured)
-not fetched, provider DNS error, the exit resolver asked   ``SERVFAIL`` [1]_
-not fetched, provider DNS error, only the provider asked   null (gate block)
-not fetched, provider DNS error, no query reached us       null
-a 2xx answer without a hit on our web server               null (not ours)
-any other failure (timeout, 407, 5xx, skipped)             null
-=========================================================  ================
+=============================================================  =============
+fetched (a hit on our web server), the exit resolver asked     ``NOERROR``
+fetched, only the session shows the exit resolver              ``NOERROR``
+fetched, only provider resolvers asked in the session          null
+not fetched, DNS error, the exit resolver asked for the name   ``SERVFAIL``
+not fetched, DNS error not from the gateway, session resolver  ``SERVFAIL``
+not fetched, a gateway error (``gate_codes``: its own lookup)  null
+not fetched, DNS error, only provider resolvers asked          null
+not fetched, DNS error, no query reached us                    null
+a 2xx answer without a hit on our web server                   null
+any other failure (timeout, 407, 5xx, skipped)                 null
+=============================================================  =============
 
-.. [1] ``NXDOMAIN`` instead when every answer our server gave the exit
-   resolver for the name was NXDOMAIN, or the rcode an RFC 9209 ``dns_error``
-   Proxy-Status names (§2.3.2). A SERVFAIL-like failure of a name that our
-   server answered is what a validating resolver does with a bogus name
-   (RFC 4035 §5.5) or an RFC 8509 sentinel gives (§2.2).
+``SERVFAIL`` stands for any failed lookup: it becomes ``NXDOMAIN`` when every
+answer our server gave the exit resolver for the name was NXDOMAIN, or the
+rcode an RFC 9209 ``dns_error`` Proxy-Status names (§2.3.2). A failed lookup
+of a name our server answered is what a validating resolver does with a
+bogus name (RFC 4035 §5.5) and what an RFC 8509 sentinel gives (§2.2).
 
 Records that cannot become observations are counted by reason, as are
 malformed lines of every input.
@@ -40,7 +47,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +59,7 @@ from rootcanary.backends.proxy import REQUEST_SCHEMA, REQUESTS_DIR
 from rootcanary.campaign import write_atomic
 from rootcanary.errors import DataError
 from rootcanary.observation import Observation, Tally, open_text, parse_time
+from rootcanary.scenario.proxy import DEFAULT_GATE_CODES
 
 OBSERVATIONS_FILE = "observations/proxy.jsonl"
 
@@ -315,21 +323,33 @@ def derive(
     hits: Sequence[WebHit],
     exit_queries: Sequence[Query],
     provider_queries: Sequence[Query],
+    session_resolver: str | None,
+    gate_codes: Collection[str] = DEFAULT_GATE_CODES,
 ) -> Derived:
-    """The rcode one fetch tells, from what the three logs saw (module table)."""
+    """The rcode one fetch tells, from what the three logs saw (module table).
+
+    ``exit_queries`` are the exit resolvers' queries for this very name;
+    ``session_resolver`` is the exit's resolver as seen on any name of the
+    session. A validating resolver may answer a name below a wildcard from
+    its cache without asking us (RFC 8198 §5.3, aggressive use of NSEC), so a
+    name it did not ask for still tells its answer, once the session shows
+    it is the resolver doing the lookups.
+    """
     outcome = record["outcome"]
     code = record.get("error_code")
     detail = f" ({code})" if code else ""
     if hits:
-        if not exit_queries:
-            return Derived(
-                None,
-                "fetched, but only the provider's resolvers asked for the name: "
-                "the exit's resolver was not measured",
-                "fetched-provider-dns",
-            )
         answers = tuple(sorted({h.dst for h in hits if h.dst}))
-        return Derived("NOERROR", None, "fetched", answers)
+        if exit_queries:
+            return Derived("NOERROR", None, "fetched", answers)
+        if session_resolver is not None:
+            return Derived("NOERROR", None, "fetched-resolver-cache", answers)
+        return Derived(
+            None,
+            "fetched, but only the provider's resolvers asked for the session's "
+            "names: the exit's resolver was not measured",
+            "fetched-provider-dns",
+        )
     if outcome == po.OK:
         return Derived(
             None,
@@ -338,17 +358,30 @@ def derive(
             "answered-elsewhere",
         )
     if outcome == po.DNS_ERROR:
-        if exit_queries:
+        gate = code in gate_codes
+        if exit_queries or (session_resolver is not None and not gate):
             rcode, info = po.dns_error_params(_headers(record))
             if rcode is None:
                 ours = {q.rcode for q in exit_queries}
                 rcode = "NXDOMAIN" if ours == {"NXDOMAIN"} else "SERVFAIL"
             ede = (info,) if info is not None else ()
-            return Derived(rcode, None, "dns-error-exit-resolver", (), ede)
+            basis = (
+                "dns-error-exit-resolver"
+                if exit_queries
+                else ("dns-error-resolver-cache")
+            )
+            return Derived(rcode, None, basis, (), ede)
+        if gate:
+            return Derived(
+                None,
+                f"inconclusive: the gateway's own lookup failed{detail}; "
+                "no exit was asked",
+                "dns-error-gateway",
+            )
         if provider_queries:
             return Derived(
                 None,
-                f"inconclusive: only the provider's pre-check asked{detail}",
+                f"inconclusive: only the provider's resolvers asked{detail}",
                 "dns-error-provider-only",
             )
         return Derived(
@@ -417,6 +450,7 @@ def join_campaign(
     query_logs: Sequence[Path],
     http_logs: Sequence[Path],
     provider_resolvers: Iterable[str] = (),
+    gate_codes: Collection[str] = DEFAULT_GATE_CODES,
 ) -> JoinResult:
     """Join a campaign's logs; write ``observations/proxy.jsonl`` atomically."""
     zone = names.absolute(zone)
@@ -447,7 +481,7 @@ def join_campaign(
     )
     for session in ordered:
         result.sessions += 1
-        lines.extend(_observe(session, provider, exit_map, result))
+        lines.extend(_observe(session, provider, exit_map, result, gate_codes))
     write_atomic(result.file, "".join(line + "\n" for line in lines))
     result.observations = len(lines)
     return result
@@ -458,6 +492,7 @@ def _observe(
     provider: ProviderNets,
     exit_map: dict[str, str],
     result: JoinResult,
+    gate_codes: Collection[str],
 ) -> Iterator[str]:
     resolver = _exit_resolver(session, provider)
     header = _header_exit(session)
@@ -479,7 +514,7 @@ def _observe(
         exit_q = [q for q in queries if q.src not in provider]
         provider_q = [q for q in queries if q.src in provider]
         hits = session.hits.get(role, [])
-        derived = derive(record, hits, exit_q, provider_q)
+        derived = derive(record, hits, exit_q, provider_q, resolver, gate_codes)
         result.rcodes[derived.rcode or "null"] += 1
         result.bases[derived.basis] += 1
         try:

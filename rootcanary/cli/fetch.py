@@ -53,6 +53,7 @@ def fetch_proxy(
 ) -> None:
     """The proxy backend: join the request log with the DNS and HTTP logs."""
     from rootcanary.backends.proxy_join import join_campaign
+    from rootcanary.scenario.proxy import DEFAULT_GATE_CODES
 
     settings = manifest.extra.get("proxy") or {}
     queries = query_logs or _recorded(settings, "query_log", "--query-log")
@@ -63,6 +64,7 @@ def fetch_proxy(
         query_logs=queries,
         http_logs=hits,
         provider_resolvers=settings.get("provider_resolvers") or (),
+        gate_codes=settings.get("gate_codes") or DEFAULT_GATE_CODES,
     )
     report_tally(result.requests, "request records")
     report_tally(result.queries, "query-log lines")

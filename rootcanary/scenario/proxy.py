@@ -19,6 +19,7 @@ Example (the defaults follow Bright Data's conventions; see the README)::
     retry_delay = "2s"                    # doubled on each retry
     port = 80                             # port of the test URLs
     provider_resolvers = ["192.0.2.0/24"] # the provider's own resolvers (pre-check)
+    gate_codes = ["target_40001"]         # errors of the gateway's own lookup
     http_log = "logs/http.jsonl"          # the HTTP responder's log (fetch reads it)
 
 A template placeholder ``{name}`` takes a value from ``params`` (or
@@ -108,6 +109,10 @@ DEFAULT_DNS_FAIL_ON = (
     Rule(status=500, header="x-squid-error", prefix="ERR_CANNOT_FORWARD"),
 )
 
+#: Error codes that mean the gateway's own pre-check lookup failed and no exit
+#: was asked (Bright Data's 502 target_40001, proxy.md §1.2).
+DEFAULT_GATE_CODES = ("target_40001",)
+
 
 @dataclass(frozen=True)
 class ProxySpec:
@@ -132,6 +137,7 @@ class ProxySpec:
     error_headers: tuple[str, ...] = ERROR_HEADERS
     retry_on: tuple[Rule, ...] = DEFAULT_RETRY_ON
     dns_fail_on: tuple[Rule, ...] = DEFAULT_DNS_FAIL_ON
+    gate_codes: tuple[str, ...] = DEFAULT_GATE_CODES
     provider_resolvers: tuple[str, ...] = ()
     http_log: Path | None = None
 
@@ -211,6 +217,7 @@ def parse_proxy(table: Table | None) -> ProxySpec | None:
         error_headers=_headers(table, "error_headers", ERROR_HEADERS),
         retry_on=_rules(table, "retry_on", DEFAULT_RETRY_ON),
         dns_fail_on=_rules(table, "dns_fail_on", DEFAULT_DNS_FAIL_ON),
+        gate_codes=table.items("gate_codes", str, DEFAULT_GATE_CODES),
         provider_resolvers=_networks(table),
         http_log=table.path("http_log", None),
     )
