@@ -251,3 +251,30 @@ def test_failures_end_as_counted_outcomes(
         po.GATEWAY_UNREACHABLE: 2,
         po.SKIPPED: 6,
     }
+
+
+def test_rate_limiter_spaces_request_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from rootcanary.backends import proxy
+
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+
+    monkeypatch.setattr(proxy.time, "monotonic", lambda: 100.0)
+    monkeypatch.setattr(proxy.asyncio, "sleep", fake_sleep)
+    limiter = proxy.RateLimiter(4.0)
+
+    async def five() -> None:
+        for _ in range(5):
+            await limiter.wait()
+
+    asyncio.run(five())
+    # All five asked at the same instant: the first goes now, the others 1/4 s apart.
+    assert slept == [0.25, 0.5, 0.75, 1.0]
+    slept.clear()
+    unlimited = proxy.RateLimiter(0)
+    asyncio.run(unlimited.wait())
+    assert slept == []

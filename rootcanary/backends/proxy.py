@@ -24,7 +24,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,7 +249,9 @@ class Prober:
             )
         return self.stats
 
-    async def _worker(self, client: aiohttp.ClientSession, counter: Any) -> None:
+    async def _worker(
+        self, client: aiohttp.ClientSession, counter: Iterator[int]
+    ) -> None:
         for index in counter:
             plan = plan_session(index, self.tests, self.spec)
             await self.run_session(client, plan)
@@ -343,7 +345,9 @@ class Prober:
         except aiohttp.ServerDisconnectedError as exc:
             exception, outcome = type(exc).__name__, po.DISCONNECTED
             error = self._safe(exc)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # ValueError: aiohttp rejects some malformed answers (a bad header
+            # line) with it; one odd response must not end the campaign.
             exception, outcome = type(exc).__name__, po.CLIENT_ERROR
             error = self._safe(exc)
         retry, delay = False, 0.0
