@@ -120,3 +120,10 @@ def test_render_fills_conditional_placeholders() -> None:
     ) == ("pw_country-br")
     with pytest.raises(KeyError):
         render("{customer}", {})
+
+
+def test_the_example_scenario_loads(repo: Path) -> None:
+    scenario = load_scenario(repo / "scenarios" / "proxy-brightdata.toml")
+    assert scenario.proxy is not None and scenario.tests is not None
+    assert scenario.server.http_listen == (("192.0.2.10", 80),)
+    assert scenario.proxy.gateway == "http://brd.superproxy.io:33335"
