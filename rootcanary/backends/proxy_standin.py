@@ -296,7 +296,9 @@ class Gateway:
         return chosen
 
     def _expire(self, now: float) -> None:
-        stale = [k for k, (_, seen) in self._sessions.items() if now - seen > 60]
+        stale = [
+            k for k, (_, seen) in self._sessions.items() if now - seen > SESSION_IDLE
+        ]
         for key in stale:
             del self._sessions[key]
 
