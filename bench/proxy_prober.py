@@ -7,8 +7,8 @@ Each measurement runs in a fresh process, so its peak RSS is its own:
 - prober, N sessions and 4N sessions, 1,000 at a time: sessions per second
   and peak RSS; flat memory means the 4N run peaks about where the N run does;
 - reference: the same requests as bare aiohttp GETs through the same gateway
-  at the same concurrency, no logging, no outcomes; the ratio says what the
-  prober's bookkeeping costs.
+  at the same concurrency, no logging, no outcomes (run first and last); the
+  ratio says what the prober's bookkeeping costs (1.00 = nothing).
 
 Usage: .venv/bin/python bench/proxy_prober.py [--sessions 1000] [--concurrency 1000]
 """
@@ -153,10 +153,13 @@ def main() -> None:
     gateway_process, gateway = start_gateway()
     try:
         small, large = args.sessions, args.sessions * 4
+        # The reference runs first and last, so a warming or tiring gateway
+        # does not favour either side.
         results = [
             run("raw", small, args.concurrency, gateway),
             run("prober", small, args.concurrency, gateway),
             run("prober", large, args.concurrency, gateway),
+            run("raw", small, args.concurrency, gateway),
         ]
     finally:
         gateway_process.terminate()
@@ -169,9 +172,10 @@ def main() -> None:
             f"{r['seconds']:>8.2f} {r['sessions'] / r['seconds']:>10.0f} "
             f"{r['peak_mib']:>9.1f}"
         )
-    reference, prober_small, prober_large = results
+    before, prober_small, prober_large, after = results
+    reference = (before["seconds"] + after["seconds"]) / 2
     speed = (prober_small["sessions"] / prober_small["seconds"]) / (
-        reference["sessions"] / reference["seconds"]
+        before["sessions"] / reference
     )
     print(f"prober speed / bare aiohttp at {args.concurrency} concurrent: {speed:.2f}")
     print(
