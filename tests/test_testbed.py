@@ -16,12 +16,12 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+from testbed_util import write_scenario
 
 from rootcanary import names
 from rootcanary.errors import MissingBinaryError, ScenarioError, TestbedError
 from rootcanary.scenario import load_scenario
 from rootcanary.testbed import Testbed, resolvers
-from tests.testbed_util import write_scenario
 
 pytestmark = pytest.mark.integration
 

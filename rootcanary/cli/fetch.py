@@ -1,4 +1,4 @@
-"""``rootcanary fetch``: collect a campaign's results into observations."""
+"""``rootcanary fetch``: download a campaign's results (dispatch on its backend)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,117 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from rootcanary.backends.atlas import Fetcher, load_campaign, locked
+from rootcanary.backends.atlas.fetch import DEFAULT_OVERLAP, DEFAULT_WINDOW, Window
 from rootcanary.campaign import Manifest, load_manifest, save_manifest
+from rootcanary.cli import atlas_options
 from rootcanary.cli.common import guarded, report_tally
+from rootcanary.config import parse_duration
 from rootcanary.console import console
 from rootcanary.errors import ConfigError, RootCanaryError
+from rootcanary.observation import Tally
 
-CampaignArg = Annotated[
-    Path, typer.Argument(help="Campaign directory (from rootcanary schedule).")
-]
+
+def _seconds(option: str, text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def fetch_atlas(
+    directory: Path,
+    key: str | None,
+    server: str | None,
+    ca_file: Path | None,
+    overlap: float,
+    window: float,
+    msm_ids: list[int],
+) -> None:
+    campaign = load_campaign(directory)
+    where = atlas_options.endpoint(server, ca_file, campaign)
+    policy = atlas_options.policy_of(campaign)
+    client = atlas_options.client(where, key, policy, required=False)
+    entries = campaign.created()
+    if msm_ids:
+        unknown = sorted(set(msm_ids) - {e["msm_id"] for e in entries})
+        if unknown:
+            raise ConfigError(
+                f"--msm: not measurements of this campaign: "
+                f"{', '.join(map(str, unknown))}"
+            )
+        entries = [e for e in entries if e["msm_id"] in msm_ids]
+    if not entries:
+        console.warn(
+            escape(f"{directory}: no measurement to fetch (none created yet?)")
+        )
+        return
+    tally = Tally()
+    fetcher = Fetcher(campaign, client, overlap=overlap, window=window, tally=tally)
+    with locked(directory):
+        plan = fetcher.plan(entries)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[new]} new"),
+            console=console.err,
+            disable=console.verbosity < 0,
+        ) as progress:
+            task = progress.add_task("fetching", total=len(plan), new=0)
+            added = 0
+
+            def advance(item: Window, new: int) -> None:
+                nonlocal added
+                added += new
+                progress.update(
+                    task,
+                    advance=1,
+                    new=added,
+                    description=f"measurement {item.msm_id}",
+                )
+
+            reports = fetcher.fetch(entries, advance)
+    for report in reports:
+        console.detail(
+            f"measurement {report.msm_id}: {report.new} new, "
+            f"{report.repeated} already stored"
+        )
+    report_tally(tally, "new results")
+    console.success(
+        escape(
+            f"results are in {directory / 'results'}; next: rootcanary classify "
+            f"{directory}"
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("fetch")
     @guarded
     def fetch(
-        campaign: CampaignArg,
+        campaign: atlas_options.CampaignArg,
+        key: atlas_options.KeyOption = None,
+        server: atlas_options.ServerOption = None,
+        ca_file: atlas_options.CaFileOption = None,
+        overlap: Annotated[
+            str,
+            typer.Option(
+                help="atlas: ask again for this span before the last stored "
+                "result, for late uploads (duplicates are dropped).",
+            ),
+        ] = f"{int(DEFAULT_OVERLAP)}s",
+        window: Annotated[
+            str,
+            typer.Option(help="atlas: time span asked for (and stored) per request."),
+        ] = f"{int(DEFAULT_WINDOW)}s",
+        msm: Annotated[
+            list[int] | None,
+            typer.Option("--msm", help="Only these measurement ids (repeatable)."),
+        ] = None,
         query_log: Annotated[
             list[Path] | None,
             typer.Option(
@@ -37,14 +132,32 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Download or join a campaign's results into observations/*.jsonl."""
+        """Download the campaign's new results; safe to interrupt and rerun."""
         manifest = load_manifest(campaign)
+        if manifest.backend == "local":
+            console.info(
+                escape(
+                    "a local campaign needs no fetch: its observations were "
+                    f"written while it ran; next: rootcanary classify {campaign}"
+                )
+            )
+            return
         if manifest.backend == "proxy":
             fetch_proxy(campaign, manifest, query_log or [], http_log or [])
             return
-        raise RootCanaryError(
-            f"rootcanary fetch is not available for {manifest.backend} campaigns "
-            "in this version yet"
+        if manifest.backend != "atlas":
+            raise RootCanaryError(
+                f"fetching {manifest.backend} campaigns is not available in this "
+                "version yet"
+            )
+        fetch_atlas(
+            campaign,
+            key,
+            server,
+            ca_file,
+            _seconds("--overlap", overlap),
+            _seconds("--window", window),
+            list(msm or ()),
         )
 
 
@@ -70,9 +183,9 @@ def fetch_proxy(
     report_tally(result.queries, "query-log lines")
     report_tally(result.hits, "web-log lines")
     for reason, count in sorted(result.unjoinable.items()):
-        console.warn(f"{count} request records not joined: {reason}")
+        console.warn(escape(f"{count} request records not joined: {reason}"))
     for reason, count in sorted(result.ignored.items()):
-        console.detail("%d %s", count, reason)
+        console.detail("%d %s", count, escape(reason))
     rcodes = ", ".join(f"{n} {k}" for k, n in sorted(result.rcodes.items()))
     console.info(
         f"{result.sessions} sessions, {result.observations} observations ({rcodes})"
@@ -80,7 +193,7 @@ def fetch_proxy(
     manifest.extra["join"] = result.as_dict()
     save_manifest(directory, manifest)
     console.success(
-        f"observations in {result.file}; next: rootcanary classify {directory}"
+        escape(f"observations in {result.file}; next: rootcanary classify {directory}")
     )
 
 

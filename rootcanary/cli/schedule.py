@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 
-from rootcanary.backends.local import ProbeSettings, RoundResult, run_campaign
-from rootcanary.backends.local_plan import resolve_targets, scenario_tests
-from rootcanary.backends.proxy import Credentials, fetchable, run_proxy_campaign
-from rootcanary.backends.proxy_plan import join_sources
+from rootcanary.cli import atlas_options
 from rootcanary.cli.common import ScenarioArg, guarded
-from rootcanary.cli.proxy_progress import proxy_progress
+from rootcanary.cli.schedule_atlas import AtlasScheduleOptions, schedule_atlas
+from rootcanary.cli.schedule_local import schedule_local
+from rootcanary.cli.schedule_proxy import schedule_proxy
 from rootcanary.config import parse_duration
-from rootcanary.console import console
 from rootcanary.errors import ConfigError
-from rootcanary.scenario import LocalSpec, Scenario, load_scenario
+from rootcanary.scenario import Scenario, load_scenario
 
 
 class Backend(StrEnum):
@@ -93,6 +91,44 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[
             str | None, typer.Option(help="local: how long to keep probing, e.g. 10m.")
         ] = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run",
+                help="Show what would be sent, with the cost; send nothing.",
+            ),
+        ] = False,
+        output_format: Annotated[
+            OutputFormat,
+            typer.Option(
+                "--format",
+                help="Output on stdout: text, or json (the dry run: one JSON "
+                "array of the request bodies).",
+            ),
+        ] = OutputFormat.text,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+        key: atlas_options.KeyOption = None,
+        server: atlas_options.ServerOption = None,
+        ca_file: atlas_options.CaFileOption = None,
+        probes_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--probes-file",
+                help="atlas: a saved probe list (API JSON or RIPE archive dump) to "
+                "split selections by, instead of reading the probe API.",
+                show_default=False,
+            ),
+        ] = None,
+        wait_for_slots: Annotated[
+            str,
+            typer.Option(
+                "--wait-for-slots",
+                help="atlas: how long to wait for free measurement slots when "
+                "the account is at its limit (e.g. 30m); 0 stops instead.",
+            ),
+        ] = "0s",
         sessions: Annotated[
             int | None,
             typer.Option(min=1, help="proxy: exit sessions (default: the scenario's)."),
@@ -107,109 +143,29 @@ def register(app: typer.Typer) -> None:
                 scenario, directory, resolver or [], once, interval, duration
             )
             return
+        if name == "atlas":
+            try:
+                wait = parse_duration(wait_for_slots)
+            except ValueError as exc:
+                raise ConfigError(f"--wait-for-slots: {exc}") from None
+            schedule_atlas(
+                scenario,
+                directory,
+                AtlasScheduleOptions(
+                    dry_run=dry_run,
+                    json_output=output_format is OutputFormat.json,
+                    yes=yes,
+                    key=key,
+                    server=server,
+                    ca_file=ca_file,
+                    probes_file=probes_file,
+                    wait_for_slots=wait,
+                ),
+            )
+            return
         if name == "proxy":
             schedule_proxy(scenario, directory, sessions)
             return
-        raise ConfigError(f"the {name} backend is not available in this version yet")
-
-
-def schedule_local(
-    scenario: Scenario,
-    directory: Path,
-    resolvers: list[str],
-    once: bool,
-    interval_text: str | None,
-    duration_text: str | None,
-) -> None:
-    spec = scenario.local or LocalSpec()
-    interval = _seconds("--interval", interval_text, spec.interval)
-    duration = _seconds("--duration", duration_text, spec.duration)
-    if once:
-        interval = None
-    targets = resolve_targets(scenario, resolvers)
-    tests = scenario_tests(scenario)
-    assert scenario.tests is not None
-    settings = ProbeSettings(
-        timeout=spec.timeout,
-        retries=spec.retries,
-        bufsize=spec.bufsize,
-        tcp_fallback=spec.tcp_fallback,
-    )
-    console.info(
-        f"probing {len(targets)} resolver(s) with {len(tests)} tests"
-        + (f" every {interval:g} s" if interval else " once")
-        + (f" for {duration:g} s" if interval and duration else "")
-    )
-
-    def progress(result: RoundResult) -> None:
-        console.info(
-            f"round {result.number}: {len(result.observations)} responses, "
-            f"{result.failed} without answer"
+        raise ConfigError(
+            f"the {name} backend is not available in this version yet ({directory})"
         )
-
-    run = run_campaign(
-        directory,
-        name=scenario.name,
-        targets=targets,
-        tests=tests,
-        settings=settings,
-        zone=scenario.tests.zone,
-        interval=interval,
-        duration=duration,
-        scenario_path=scenario.path,
-        scenario_text=scenario.text,
-        scenario_sha256=scenario.sha256,
-        on_round=progress,
-    )
-    console.success(
-        f"{len(run.observations)} observations in {run.file}; "
-        f"next: rootcanary classify {directory}"
-    )
-
-
-def _seconds(option: str, text: str | None, default: float | None) -> float | None:
-    if text is None:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-
-
-def schedule_proxy(scenario: Scenario, directory: Path, sessions: int | None) -> None:
-    if scenario.proxy is None:
-        raise ConfigError(f"{scenario.path}: has no [proxy] section")
-    spec = scenario.proxy
-    creds = Credentials.from_env(spec)
-    tests = fetchable(scenario_tests(scenario))
-    assert scenario.tests is not None
-    count = sessions or spec.sessions
-    console.info(
-        f"{count} exit session(s) through {spec.gateway}, {len(tests)} names each, "
-        f"{spec.concurrency} at a time"
-        + (f", at most {spec.rate:g} requests/s" if spec.rate else "")
-    )
-    with proxy_progress(count) as on_progress:
-        run = run_proxy_campaign(
-            directory,
-            name=scenario.name,
-            spec=spec,
-            creds=creds,
-            tests=tests,
-            zone=scenario.tests.zone,
-            sources=join_sources(scenario),
-            sessions=count,
-            scenario_path=scenario.path,
-            scenario_text=scenario.text,
-            scenario_sha256=scenario.sha256,
-            on_progress=on_progress,
-        )
-    stats = run.stats
-    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items()))
-    console.info(
-        f"{stats.tried} exits tried, {stats.completed} completed, "
-        f"{stats.failed} failed; {stats.requests} requests ({outcomes})"
-    )
-    console.success(
-        f"requests logged in {run.file}; next: rootcanary fetch {directory}"
-    )
