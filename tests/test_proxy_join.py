@@ -323,3 +323,43 @@ def test_requests_dir_required(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     with pytest.raises(DataError, match="no proxy/requests"):
         join_campaign(tmp_path / "c", zone=ZONE, query_logs=[], http_logs=[])
+
+
+def test_classify_reads_the_joined_campaign(tmp_path: Path) -> None:
+    """The join's observations are what `rootcanary classify` expects: one
+    vantage point per exit and resolver, its state from the rcodes."""
+    V, N = "aaaaaaaaaaaa", "bbbbbbbbbbbb"  # a validating and a non-validating exit
+    requests = [
+        record(V, "valid", po.OK, 200),
+        record(V, "bogus-sig", po.DNS_ERROR, 502, code="ERR_READ_ERROR"),
+        record(N, "valid", po.OK, 200, session="s2", index=1),
+        record(N, "bogus-sig", po.OK, 200, session="s2", index=1),
+    ]
+    queries = [
+        query(name("valid", V), EXIT_RESOLVER),
+        query(name("bogus-sig", V), EXIT_RESOLVER),
+        query(name("valid", N), "198.51.100.2"),
+        query(name("bogus-sig", N), "198.51.100.2"),
+    ]
+    hits = [
+        hit(name("valid", V).rstrip(".")),
+        hit(name("valid", N).rstrip("."), src="203.0.113.10"),
+        hit(name("bogus-sig", N).rstrip("."), src="203.0.113.10"),
+    ]
+    directory = campaign(tmp_path, requests, queries, hits)
+    roles = {"valid": "valid", "bogus-sig": "bogus-sig"}
+    save_manifest(
+        directory, Manifest("c", "proxy", T0, roles=roles, extra={"zone": ZONE})
+    )
+    join(directory, tmp_path)
+    with stderr_capture():
+        result = CliRunner().invoke(app, ["classify", str(directory), "-f", "jsonl"])
+    assert result.exit_code == 0
+    states = {
+        (r["probe"], r["resolver"]): r["validation"]
+        for r in map(json.loads, result.output.splitlines())
+    }
+    assert states == {
+        (EXIT_IP, EXIT_RESOLVER): "secure",
+        ("203.0.113.10", "198.51.100.2"): "insecure",
+    }
