@@ -6,9 +6,19 @@ import logging
 from pathlib import Path
 
 from authserver.http import RunningResponder, start_in_thread
+from rootcanary.backends.local_plan import scenario_tests
 from rootcanary.backends.proxy import JoinSources
 from rootcanary.scenario import Scenario
 from rootcanary.testbed import default_run_dir
+
+__all__ = [
+    "default_http_log",
+    "http_log_for",
+    "join_sources",
+    "scenario_query_log",
+    "scenario_tests",
+    "start_responder",
+]
 
 log = logging.getLogger("rootcanary.proxy")
 
