@@ -10,6 +10,7 @@ import pytest
 
 from authserver.http import ROBOTS_TXT, HttpResponder, start_in_thread
 from rootcanary.errors import ServerError
+from tests.proxy_util import free_port
 
 HOSTS = ("127.0.40.1", "127.0.40.2")
 
@@ -87,3 +88,32 @@ def test_address_in_use_is_a_server_error(tmp_path: Path) -> None:
 def test_needs_an_address() -> None:
     with pytest.raises(ServerError):
         HttpResponder([])
+
+
+def test_serve_hook_picks_the_log(tmp_path: Path) -> None:
+    from rootcanary.backends.proxy_plan import start_responder
+    from rootcanary.scenario import load_scenario
+
+    base = '[[zone]]\napex = "canary.test."\ntest_names = true\n'
+    plain = tmp_path / "plain.toml"
+    plain.write_text(base)
+    assert start_responder(load_scenario(plain), None, None) is None  # no http_listen
+    path = tmp_path / "web.toml"
+    port = free_port(HOSTS[0])
+    path.write_text(f'[server]\nhttp_listen = ["{HOSTS[0]}:{port}"]\n' + base)
+    scenario = load_scenario(path)
+    queries = tmp_path / "logs" / "queries.jsonl"
+    running = start_responder(scenario, queries, None)
+    assert running is not None
+    try:
+        get(running.bound[0], "/", {"Host": "a.valid.canary.test"})
+    finally:
+        running.stop()
+    assert json.loads((tmp_path / "logs" / "http.jsonl").read_text())["host"] == (
+        "a.valid.canary.test"
+    )
+    explicit = tmp_path / "explicit.jsonl"
+    running = start_responder(scenario, queries, explicit)
+    assert running is not None
+    running.stop()
+    assert running.responder.log_path == explicit
