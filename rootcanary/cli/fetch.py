@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from rootcanary.backends.atlas import Fetcher, load_campaign, locked
 from rootcanary.backends.atlas.fetch import DEFAULT_OVERLAP, DEFAULT_WINDOW, Window
-from rootcanary.campaign import load_manifest
+from rootcanary.campaign import Manifest, load_manifest, save_manifest
 from rootcanary.cli import atlas_options
 from rootcanary.cli.common import guarded, report_tally
 from rootcanary.config import parse_duration
@@ -117,6 +117,20 @@ def register(app: typer.Typer) -> None:
             list[int] | None,
             typer.Option("--msm", help="Only these measurement ids (repeatable)."),
         ] = None,
+        query_log: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--query-log",
+                help="proxy: the server's query log(s) (default: the campaign's).",
+            ),
+        ] = None,
+        http_log: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--http-log",
+                help="proxy: the HTTP responder's log(s) (default: the campaign's).",
+            ),
+        ] = None,
     ) -> None:
         """Download the campaign's new results; safe to interrupt and rerun."""
         manifest = load_manifest(campaign)
@@ -127,6 +141,9 @@ def register(app: typer.Typer) -> None:
                     f"written while it ran; next: rootcanary classify {campaign}"
                 )
             )
+            return
+        if manifest.backend == "proxy":
+            fetch_proxy(campaign, manifest, query_log or [], http_log or [])
             return
         if manifest.backend != "atlas":
             raise RootCanaryError(
@@ -142,3 +159,49 @@ def register(app: typer.Typer) -> None:
             _seconds("--window", window),
             list(msm or ()),
         )
+
+
+def fetch_proxy(
+    directory: Path, manifest: Manifest, query_logs: list[Path], http_logs: list[Path]
+) -> None:
+    """The proxy backend: join the request log with the DNS and HTTP logs."""
+    from rootcanary.backends.proxy_join import join_campaign
+    from rootcanary.scenario.proxy import DEFAULT_GATE_CODES
+
+    settings = manifest.extra.get("proxy") or {}
+    queries = query_logs or _recorded(settings, "query_log", "--query-log")
+    hits = http_logs or _recorded(settings, "http_log", "--http-log")
+    result = join_campaign(
+        directory,
+        zone=str(manifest.extra.get("zone", "")),
+        query_logs=queries,
+        http_logs=hits,
+        provider_resolvers=settings.get("provider_resolvers") or (),
+        gate_codes=settings.get("gate_codes") or DEFAULT_GATE_CODES,
+    )
+    report_tally(result.requests, "request records")
+    report_tally(result.queries, "query-log lines")
+    report_tally(result.hits, "web-log lines")
+    for reason, count in sorted(result.unjoinable.items()):
+        console.warn(escape(f"{count} request records not joined: {reason}"))
+    for reason, count in sorted(result.ignored.items()):
+        console.detail("%d %s", count, escape(reason))
+    rcodes = ", ".join(f"{n} {k}" for k, n in sorted(result.rcodes.items()))
+    console.info(
+        f"{result.sessions} sessions, {result.observations} observations ({rcodes})"
+    )
+    manifest.extra["join"] = result.as_dict()
+    save_manifest(directory, manifest)
+    console.success(
+        escape(f"observations in {result.file}; next: rootcanary classify {directory}")
+    )
+
+
+def _recorded(settings: dict[str, object], key: str, option: str) -> list[Path]:
+    value = settings.get(key)
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"the campaign does not say where its {key.replace('_', ' ')} is: "
+            f"give {option} FILE"
+        )
+    return [Path(value)]

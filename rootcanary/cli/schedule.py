@@ -12,6 +12,7 @@ from rootcanary.cli import atlas_options
 from rootcanary.cli.common import ScenarioArg, guarded
 from rootcanary.cli.schedule_atlas import AtlasScheduleOptions, schedule_atlas
 from rootcanary.cli.schedule_local import schedule_local
+from rootcanary.cli.schedule_proxy import schedule_proxy
 from rootcanary.config import parse_duration
 from rootcanary.errors import ConfigError
 from rootcanary.scenario import Scenario, load_scenario
@@ -128,6 +129,10 @@ def register(app: typer.Typer) -> None:
                 "the account is at its limit (e.g. 30m); 0 stops instead.",
             ),
         ] = "0s",
+        sessions: Annotated[
+            int | None,
+            typer.Option(min=1, help="proxy: exit sessions (default: the scenario's)."),
+        ] = None,
     ) -> None:
         """Launch the scenario's measurements; record them in a campaign directory."""
         scenario = load_scenario(scenario_path)
@@ -157,6 +162,9 @@ def register(app: typer.Typer) -> None:
                     wait_for_slots=wait,
                 ),
             )
+            return
+        if name == "proxy":
+            schedule_proxy(scenario, directory, sessions)
             return
         raise ConfigError(
             f"the {name} backend is not available in this version yet ({directory})"

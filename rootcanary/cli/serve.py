@@ -6,13 +6,16 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rootcanary.cli.common import ScenarioArg, guarded
 from rootcanary.config import parse_hostport
 from rootcanary.errors import ConfigError
+
+if TYPE_CHECKING:
+    from authserver.http import RunningResponder
 
 
 def _hostports(values: list[str]) -> tuple[tuple[str, int], ...] | None:
@@ -78,6 +81,14 @@ def register(app: typer.Typer) -> None:
                 "root's DNSKEY set) as JSON lines to this file."
             ),
         ] = None,
+        http_log: Annotated[
+            Path | None,
+            typer.Option(
+                help="Log of the HTTP responder (started when the scenario's "
+                "server section sets http_listen); default: the proxy section's "
+                "http_log, else http.jsonl beside the query log."
+            ),
+        ] = None,
     ) -> None:
         """Serve the scenario's signed zones until SIGTERM or SIGINT.
 
@@ -87,13 +98,29 @@ def register(app: typer.Typer) -> None:
         from authserver.server import ServeOptions, serve
 
         _plain_logging()
-        serve(
-            ServeOptions(
-                scenario=scenario,
-                listen=_hostports(listen),
-                state_dir=state_dir,
-                query_log=query_log,
-                workers=workers,
-                events=events,
+        http = _start_http(scenario, query_log, http_log)
+        try:
+            serve(
+                ServeOptions(
+                    scenario=scenario,
+                    listen=_hostports(listen),
+                    state_dir=state_dir,
+                    query_log=query_log,
+                    workers=workers,
+                    events=events,
+                )
             )
-        )
+        finally:
+            if http is not None:
+                http.stop()
+
+
+def _start_http(
+    scenario: Path, query_log: Path | None, http_log: Path | None
+) -> RunningResponder | None:
+    """The proxy backend's HTTP responder, on its own thread, when the
+    scenario's ``[server] http_listen`` asks for it."""
+    from rootcanary.backends.proxy_plan import start_responder
+    from rootcanary.scenario import load_scenario
+
+    return start_responder(load_scenario(scenario), query_log, http_log)
