@@ -331,3 +331,20 @@ def test_command_on_an_empty_directory(tmp_path: Path, messages: io.StringIO) ->
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1
     assert "nothing to report" in messages.getvalue()
+
+
+def test_replay_summary_alone_still_reports(tmp_path: Path, run: Path) -> None:
+    alone = tmp_path / "run"
+    alone.mkdir()
+    (alone / "replay.json").write_bytes((run / "replay.json").read_bytes())
+    report = build_report(alone)
+    assert report.classification.buckets == ()
+    page = Page(render_html(report, make_plots(report), datetime.now(UTC)))
+    assert not page.find("img")
+    text = "".join(page.text)
+    assert "No plot: no vantage point has a classified bucket." in text
+    # The replay names its key tags, so each gets its section, empty.
+    assert text.count("No plot: no complete sentinel test") == 2
+    assert len(page.tables["table-verdicts"]) == 6
+    events = [row[2] for row in page.tables["table-timeline"][1:]]
+    assert events == ["publish", "restart kresd", "roll", "revoke", "remove"]

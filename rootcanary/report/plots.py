@@ -179,6 +179,12 @@ def _legend(axes: Axes, *, reverse: bool = False) -> None:
     )
 
 
+def _span(axes: Axes, x: Sequence[float], events: Sequence[Event]) -> None:
+    """From the first bucket to the last, widened to show every event."""
+    marks = [_x(event.time) for event in events]
+    axes.set_xlim(min([x[0], *marks]), max([x[-1], *marks]))
+
+
 def _edges(starts: Sequence[datetime], width: timedelta) -> list[float]:
     """Bucket edges as date numbers: every start, then the last bucket's end."""
     return [_x(s) for s in (*starts, starts[-1] + width)]
@@ -220,7 +226,7 @@ def _share_plot(series: ShareSeries, events: Sequence[Event]) -> Plot:
     ]
     axes.stackplot(x, layers, labels=series.states, colors=colours, step="post")
     axes.set_ylim(0, 1)
-    axes.set_xlim(x[0], x[-1])
+    _span(axes, x, events)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_ylabel("vantage points")
     axes.set_title(series.title, fontsize=10)
@@ -255,7 +261,7 @@ def _timeline_plot(timeline: VantageTimeline, events: Sequence[Event]) -> Plot:
     )
     axes.set_yticks(np.arange(rows) + 0.5, labels=timeline.labels, fontsize=8)
     axes.set_ylim(rows, 0)
-    axes.set_xlim(x[0], x[-1])
+    _span(axes, x, events)
     axes.set_title(title, fontsize=10)
     _time_axis(axes)
     axes.grid(False)
@@ -306,7 +312,7 @@ def _rfc8145_plot(report: Report) -> Plot:
             linewidth=1.8,
         )
     axes.set_ylim(-0.02, 1.02)
-    axes.set_xlim(x[0], x[-1])
+    _span(axes, x, report.events)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_ylabel("signalling sources")
     heading = f"{title}: share of signalling sources holding each key tag, per {period}"
@@ -404,7 +410,7 @@ def _dnskey_plot(report: Report) -> Plot:
         )
     bucket = text.duration(width)
     axes.set_ylim(bottom=0)
-    axes.set_xlim(x[0], x[-1])
+    _span(axes, x, report.events)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"queries per {bucket}")
     heading = f"{title} (. DNSKEY, per {bucket} bucket)"

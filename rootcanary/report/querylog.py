@@ -17,6 +17,7 @@ Memory grows with sources times buckets, never with the number of lines.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -46,63 +47,70 @@ class QueryLogReader:
         tags = tuple(keytags)
         self.keytags = tags
         self._days = Counter8145(tags)
-        # (source, bucket) -> (time, key tags of interest) of its last signal
-        self._held: dict[tuple[str, int], tuple[float, frozenset[int]]] | None = {}
+        # (source, bucket) -> (time, key tags of interest) of its last signal;
+        # the log's times have fixed digits (briefs/querylog.md): text order is
+        # time order.
+        self._held: dict[tuple[str, int], tuple[str, frozenset[int]]] | None = {}
         self._dnskey: Counter[tuple[str, int]] = Counter()
-        self._epochs: dict[str, float] = {}
+        self._epochs: dict[str, int] = {}
         self._files: list[Path] = []
         self.lines = 0
-        self._first: float | None = None
-        self._last: float | None = None
+        self._first: int | None = None
+        self._last: int | None = None
 
     def add_file(self, path: Path, tally: Tally) -> None:
         self._files.append(path)
+        read = 0
+        count = self._line
         for number, line in _lines(path, tally):
-            self._line(line, f"{path}:{number}", tally)
+            problem = count(line)
+            if problem is None:
+                read += 1
+            else:
+                tally.skip(problem, f"{path}:{number}")
+        tally.ok(read)
+        self.lines += read
 
-    def _line(self, line: bytes, where: str, tally: Tally) -> None:
+    def _line(self, line: bytes) -> str | None:
+        """Count one line; the reason when it cannot be used."""
         try:
             record: Any = loads(line)
         except ValueError:
-            tally.skip(BAD_JSON, where)
-            return
-        if not isinstance(record, dict):
-            tally.skip(BAD_LOG, where)
-            return
+            return BAD_JSON
+        if type(record) is not dict:
+            return BAD_LOG
         when, source = record.get("time"), record.get("src")
-        if not isinstance(when, str) or not isinstance(source, str):
-            tally.skip(BAD_LOG, where)
-            return
+        if type(when) is not str or type(source) is not str:
+            return BAD_LOG
         epoch = self._epoch(when)
         if epoch is None:
-            tally.skip(BAD_LOG, where)
-            return
-        tally.ok()
-        self.lines += 1
+            return BAD_LOG
         if self._first is None or epoch < self._first:
             self._first = epoch
         if self._last is None or epoch > self._last:
             self._last = epoch
-        start = int(epoch) // self.bucket_seconds * self.bucket_seconds
-        tags = signalled_tags(record)
-        if tags:
-            self._days.add(when[:10], source, tags)
-            self._hold(source, start, epoch, tags)
+        start = epoch // self.bucket_seconds * self.bucket_seconds
+        if record.get("ta") is not None or record.get("edns_key_tag") is not None:
+            tags = signalled_tags(record)
+            if tags:
+                self._days.add(when[:10], source, tags)
+                self._hold(source, start, when, tags)
         if record.get("qtype") == "DNSKEY" and record.get("qname") == ".":
             self._dnskey[(source, start)] += 1
+        return None
 
-    def _hold(self, source: str, start: int, epoch: float, tags: list[int]) -> None:
+    def _hold(self, source: str, start: int, when: str, tags: list[int]) -> None:
         held = self._held
         if held is None:
             return
         key = (source, start)
         known = held.get(key)
         # The latest signal in the bucket wins, whatever order lines come in.
-        if known is None or epoch >= known[0]:
+        if known is None or when >= known[0]:
             if known is None and len(held) >= MAX_HELD_CELLS:
                 self._held = None
                 return
-            held[key] = (epoch, frozenset(t for t in tags if t in self.keytags))
+            held[key] = (when, frozenset(t for t in tags if t in self.keytags))
 
     def _held_series(self) -> HeldSeries | None:
         if self._held is None or not self._held:
@@ -140,32 +148,30 @@ class QueryLogReader:
             sources=tuple(sources),
         )
 
-    def _epoch(self, when: str) -> float | None:
-        """Seconds of an ISO time; whole seconds repeat, so they are cached."""
-        head, fraction = when[:19], when[19:]
-        base = self._epochs.get(head)
-        if base is None:
+    def _epoch(self, when: str) -> int | None:
+        """Whole seconds of an ISO time; they repeat line after line, so the
+        text up to the seconds is looked up in a cache."""
+        head, tail = when[:19], when[19:]
+        if tail == "Z" or (tail[:1] == "." and tail[-1:] == "Z"):
+            cached = self._epochs.get(head)
+            if cached is not None:
+                return cached
             try:
-                moment = datetime.fromisoformat(head)
+                moment = datetime.fromisoformat(head).replace(tzinfo=UTC)
             except ValueError:
                 return None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            base = moment.timestamp()
             if len(self._epochs) >= _EPOCH_CACHE_LIMIT:
                 self._epochs.clear()
-            self._epochs[head] = base
-        if fraction in ("Z", ""):
-            return base
-        if fraction.startswith(".") and fraction.endswith("Z"):
-            digits = fraction[1:-1]
-            if digits.isdigit():
-                return base + int(digits) / 10.0 ** len(digits)
-        # An offset other than Z: parse the whole text (rare, slow path).
+            seconds = self._epochs[head] = int(moment.timestamp())
+            return seconds
+        # Another offset, or no zone (taken as UTC): the slow path.
         try:
-            return datetime.fromisoformat(when).timestamp()
+            moment = datetime.fromisoformat(when)
         except ValueError:
             return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return math.floor(moment.timestamp())
 
     def result(self) -> QueryLog:
         totals: Counter[str] = Counter()
