@@ -348,3 +348,39 @@ def test_replay_summary_alone_still_reports(tmp_path: Path, run: Path) -> None:
     assert len(page.tables["table-verdicts"]) == 6
     events = [row[2] for row in page.tables["table-timeline"][1:]]
     assert events == ["publish", "restart kresd", "roll", "revoke", "remove"]
+
+
+def test_rfc8145_tables(page: Page) -> None:
+    days = page.tables["table-rfc8145-days"]
+    assert days[0] == [
+        "date",
+        "key tag 1234",
+        "key tag 5678",
+        "key tag 1362",
+        "any of them",
+    ]
+    assert days[1] == ["2026-12-03", "3 (100.0%)", "2 (66.7%)", "0 (0.0%)", "3"]
+    text = "".join(page.text)
+    # bind-stale never picked up the new key.
+    assert (
+        "3 sources signalled a key tag of interest; 1 of them never signalled 5678."
+        in text
+    )
+    changes = page.tables["table-keytag-sets"]
+    assert changes[1] == ["2026-12-03T18:00:00Z", "+0 s", "unbound (127.0.1.1)", "1234"]
+    assert [
+        "2026-12-03T18:01:10Z",
+        "+70 s",
+        "unbound (127.0.1.1)",
+        "1234, 5678",
+    ] in changes
+    sources = {row[0]: row for row in page.tables["table-dnskey-sources"][1:]}
+    assert sources["bind-stale (127.0.1.2)"][2] == "5"  # 2 s apart in 10 s buckets
+
+
+def test_dnskey_rates_follow_the_phases(page: Page) -> None:
+    rows = page.tables["table-dnskey-phases"][1:]
+    assert [row[1] for row in rows[:4]] == ["publish", "roll", "revoke", "remove"]
+    stale = {row[1]: row[4] for row in rows if row[0] == "bind-stale (127.0.1.2)"}
+    assert stale == {"publish": "3.00", "roll": "30.00", "revoke": "30.00",
+                     "remove": "30.00"}  # fmt: skip

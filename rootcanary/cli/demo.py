@@ -63,9 +63,7 @@ def register(app: typer.Typer) -> None:
                 f"{len(bad)} of {len(result.verdicts)} resolvers contradict their "
                 "configuration"
             )
-        console.success(
-            f"all {len(result.verdicts)} resolvers behave as configured"
-        )
+        console.success(f"all {len(result.verdicts)} resolvers behave as configured")
 
 
 def _as_table(result: DemoResult) -> Table:

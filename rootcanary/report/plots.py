@@ -55,6 +55,18 @@ EVENT_STYLE = {
     "restart": ("#8e24aa", ":"),
     "event": ("#000000", "-"),
 }
+#: Why a share plot has nothing to draw, by plot name.
+_EMPTY = {
+    "validation": "no vantage point has a classified bucket.",
+    "anchor-sets": "no vantage point's trust anchors could be inferred (a "
+    "sentinel-aware validator's Vnew or Vold is needed).",
+    "anchors": "no complete sentinel test (is-ta, not-ta and a bogus name in one "
+    "bucket) for this key tag.",
+}
+NO_LOG = (
+    "this directory has no query log of our server (server/queries.jsonl); "
+    "give one with --query-log FILE."
+)
 #: A raster row per vantage point only while it stays readable.
 TIMELINE_LIMIT = 40
 #: Sources drawn one by one in the DNSKEY plot; the rest are summed.
@@ -205,15 +217,7 @@ def _share_plot(series: ShareSeries, events: Sequence[Event]) -> Plot:
         "vantage points counted in it; gaps are buckets where none was."
     )
     if series.empty:
-        why = {
-            "validation": "no vantage point has a classified bucket.",
-            "anchor-sets": "no vantage point's trust anchors could be inferred "
-            "(a sentinel-aware validator's Vnew or Vold is needed).",
-        }.get(
-            series.name,
-            "no complete sentinel test (is-ta, not-ta and a bogus "
-            "name in one bucket) for this key tag.",
-        )
+        why = _EMPTY.get(series.name, _EMPTY["anchors"])
         return Plot(series.name, series.title, caption, None, why)
     counted = [t for t in series.totals if t]
     caption += f" Vantage points per bucket: {min(counted)} to {max(counted)}."
@@ -284,7 +288,7 @@ def _rfc8145_plot(report: Report) -> Plot:
     name, title = "rfc8145", "RFC 8145 key-tag signals"
     log = report.query_log
     if log is None:
-        return Plot(name, title, "", None, _no_log_reason(report))
+        return Plot(name, title, "", None, NO_LOG)
     periods = _rfc8145_periods(log)
     if periods is None:
         return Plot(
@@ -370,7 +374,7 @@ def _dnskey_plot(report: Report) -> Plot:
     name, title = "dnskey", "Root DNSKEY queries per source"
     log = report.query_log
     if log is None:
-        return Plot(name, title, "", None, _no_log_reason(report))
+        return Plot(name, title, "", None, NO_LOG)
     series = log.dnskey
     if not series.sources:
         return Plot(name, title, "", None, "the query log holds no query for . DNSKEY.")
@@ -436,10 +440,3 @@ def _dnskey_starts(series: DnskeySeries, log: QueryLog) -> list[int]:
     if (high - low) // width + 1 > MAX_FILLED_BUCKETS:
         return present
     return list(range(low, high + 1, width))
-
-
-def _no_log_reason(report: Report) -> str:
-    return (
-        "this directory has no query log of our server (server/queries.jsonl); "
-        "give one with --query-log FILE."
-    )

@@ -359,7 +359,8 @@ def rfc8145_days(report: Report) -> DataTable:
         Row((d.date, *(text.share(c, d.any) for c in d.counts), str(d.any)))
         for d in days
     ]
-    never = len(log.per_day.never(tags[-1])) if tags else 0
+    newest = _newest_tag(report)
+    never = len(log.per_day.never(newest)) if newest is not None else 0
     return DataTable(
         "rfc8145-days",
         "RFC 8145 signals per day (distinct sources)",
@@ -367,10 +368,18 @@ def rfc8145_days(report: Report) -> DataTable:
         tuple(rows),
         numeric=tuple(range(1, len(columns))),
         note=f"{len(log.per_day.sources)} sources signalled a key tag of interest; "
-        f"{never} of them never signalled {tags[-1]}."
-        if tags
+        f"{never} of them never signalled {newest}."
+        if newest is not None
         else "",
     )
+
+
+def _newest_tag(report: Report) -> int | None:
+    """The incoming key: the replay's new one, else the last tag of interest."""
+    key = report.replay.key("new") if report.replay else None
+    if key is not None and key.tag in report.rfc8145_keytags:
+        return key.tag
+    return report.rfc8145_keytags[-1] if report.rfc8145_keytags else None
 
 
 def keytag_sets(report: Report) -> DataTable:
@@ -420,6 +429,13 @@ def dnskey_phases(report: Report) -> DataTable:
         )
         return DataTable("dnskey-phases", title, columns, missing=why)
     names = report.resolver_names()
+    # Each source's phases in the order the run went through them.
+    timeline = {p.state: i for i, p in enumerate(replay.phases)}
+    first = {r.src: i for i, r in reversed(list(enumerate(replay.dnskey_rates)))}
+    ordered = sorted(
+        replay.dnskey_rates,
+        key=lambda r: (first[r.src], timeline.get(r.phase, len(timeline)), r.phase),
+    )
     rows = tuple(
         Row(
             (
@@ -430,7 +446,7 @@ def dnskey_phases(report: Report) -> DataTable:
                 "-" if r.per_minute is None else f"{r.per_minute:.2f}",
             )
         )
-        for r in replay.dnskey_rates
+        for r in ordered
     )
     return DataTable("dnskey-phases", title, columns, rows, numeric=(2, 3, 4))
 
