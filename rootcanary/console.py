@@ -52,8 +52,15 @@ class Console:
         self.stdout.write(text + end)
 
     def table(self, table: Table) -> None:
-        """Render a rich table of results on stdout."""
-        RichConsole(file=self.stdout, highlight=False, soft_wrap=False).print(table)
+        """Render a rich table of results on stdout.
+
+        Piped or redirected output gets a wide fixed width instead of rich's
+        80 columns, so that rows stay on one line in files and logs.
+        """
+        width = None if self.stdout.isatty() else 200
+        RichConsole(
+            file=self.stdout, highlight=False, soft_wrap=False, width=width
+        ).print(table)
 
     def info(self, message: str, *args: Any) -> None:
         if self.verbosity >= 0:

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   unbound bind9 bind9-dnsutils knot-resolver pdns-recursor  # resolvers under test
   nsd pdns-server pdns-backend-bind dnsperf                 # speed references, load
+  knot                                                      # loads exported zones
   ldnsutils knot-dnsutils                                   # zone checks, kdig
   squid                                                     # proxy-network stand-in
   chromium                                                  # HTML report check
@@ -39,7 +40,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [[ -d /run/systemd/system ]]; then
-    for unit in unbound named pdns-recursor nsd pdns squid; do
+    for unit in unbound named pdns-recursor nsd pdns squid knot; do
       systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
   fi

@@ -51,9 +51,9 @@ def root_keytags(scenario: Scenario) -> tuple[int, ...]:
             return tuple(int(t) for t in tags)
     if scenario.root is None:
         return ()
-    from authserver.anchor import root_trust_anchor  # type: ignore[import-not-found]
+    from authserver.anchor import root_trust_anchor
 
-    return tuple(root_trust_anchor(scenario, scenario.server.state_dir).keytags)
+    return root_trust_anchor(scenario, scenario.server.state_dir).key_tags
 
 
 def scenario_tests(

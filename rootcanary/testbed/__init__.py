@@ -85,10 +85,15 @@ class Authserver:
         self.scenario = scenario
 
     def anchor(self, directory: Path) -> Anchor:
-        from authserver.anchor import root_trust_anchor  # type: ignore[import-not-found]
+        from authserver.anchor import root_trust_anchor
 
-        ta = root_trust_anchor(self.scenario, directory / "keys")
-        return Anchor(tuple(ta.dnskeys), tuple(ta.ds))
+        # A replay starts from the old KSK only; the new one is yet to come.
+        rollover = self.scenario.rollover
+        slots = (rollover.old,) if rollover is not None else None
+        ta = root_trust_anchor(self.scenario, directory / "keys", slots)
+        # AnchorKey.ds lines are ". IN DS <rdata>"; resolvers want the RDATA.
+        ds = tuple(line.split(" DS ", 1)[1] for key in ta.keys for line in key.ds)
+        return Anchor(tuple(key.rdata for key in ta.keys), ds)
 
     def argv(self, directory: Path, address: str, port: int) -> tuple[str, ...]:
         host = f"[{address}]" if ":" in address else address
@@ -398,24 +403,27 @@ class Testbed:
         stop_recorded(state_file)
 
     def _write_hints(self) -> Path:
+        from authserver.anchor import root_hints
+
         root = self.scenario.root
         if root is None:
             raise TestbedError(
                 f"{self.scenario.path}: the testbed needs a [[zone]] for '.'"
             )
-        lines = []
-        for ns in root.nameservers:
-            if self.spec.server not in ns.addresses:
-                continue
-            lines.append(f". 3600000 IN NS {ns.name}")
-            lines.append(f"{ns.name} 3600000 IN A {self.spec.server}")
-        if not lines:
+        elsewhere = [
+            ns.name
+            for ns in root.nameservers
+            if ns.addresses and self.spec.server not in ns.addresses
+        ]
+        if elsewhere:
+            # Resolvers would send part of their root queries nowhere.
             raise TestbedError(
-                f"{self.scenario.path}: no name server of the root zone has the "
-                f"testbed server's address {self.spec.server}"
+                f"{self.scenario.path}: root name server(s) {', '.join(elsewhere)} "
+                f"have addresses other than the testbed server {self.spec.server}"
             )
         path = self.run_dir / "root.hints"
-        path.write_text("\n".join(lines) + "\n")
+        listen = ((self.spec.server, self.spec.server_port),)
+        path.write_text(root_hints(self.scenario, listen))
         return path
 
     def _tlds(self) -> tuple[str, ...]:
