@@ -427,3 +427,88 @@ def test_nothing_to_report(tmp_path: Path) -> None:
 def test_bucket_edges_are_aligned_to_the_epoch(report_of_run: Report) -> None:
     starts = {b.start for b in report_of_run.classification.buckets}
     assert min(starts) == START and max(starts) == START + timedelta(seconds=530)
+
+
+def test_reads_what_the_replay_driver_writes(tmp_path: Path, run: Path) -> None:
+    """The contract: rootcanary.replay.write_summary -> load_replay."""
+    from rootcanary.replay import KeyInfo, ReplayResult, ReplayVerdict, write_summary
+    from rootcanary.scenario import load_scenario
+
+    scenario_file = tmp_path / "short.toml"
+    scenario_file.write_text(
+        """name = "contract"
+[server]
+listen = ["127.0.9.1:53"]
+[[zone]]
+apex = "."
+nameservers = [{ name = "a.root-servers.net.", addresses = ["127.0.9.1"] }]
+[[zone]]
+apex = "canary.test."
+test_names = true
+nameservers = [{ name = "ns1.canary.test.", addresses = ["127.0.9.1"] }]
+[testbed]
+server = "127.0.9.1"
+holddown = "20s"
+[[testbed.resolver]]
+name = "unbound"
+implementation = "unbound"
+variant = "validating"
+address = "127.0.9.11"
+[rollover]
+probe_interval = "3s"
+[[rollover.phase]]
+state = "publish"
+at = "0s"
+[[rollover.phase]]
+state = "roll"
+at = "40s"
+"""
+    )
+    scenario = load_scenario(scenario_file)
+    verdict = ReplayVerdict(
+        resolver="unbound",
+        implementation="unbound",
+        variant="validating",
+        address="127.0.9.11",
+        expected="survives",
+        outcome="survived",
+        trusted_new_at=at(25),
+        secure_through_roll=True,
+        first_bogus_at=None,
+        dropped_revoked_at=None,
+        notes="an RFC 5011-managed anchor follows the roll",
+    )
+    result = ReplayResult(
+        run_dir=tmp_path,
+        started=START,
+        finished=at(60),
+        phases=[("start", START), ("publish", at(0.5)), ("roll", at(40))],
+        verdicts=[verdict],
+        keys={
+            "old": KeyInfo("ksk", OLD, REVOKED),
+            "new": KeyInfo("ksk-next", NEW, 5806),
+        },
+        restarts=[("unbound", at(10))],
+    )
+    path = write_summary(result, scenario, run / "server" / "queries.jsonl")
+    tally = Tally()
+    replay = load_replay(path, tally)
+    assert replay is not None and not tally.skipped
+    assert replay.scenario_name == "contract" and replay.scenario_text
+    assert (replay.started, replay.finished) == (START, at(60))
+    assert [(p.state, p.at) for p in replay.phases][1:] == [
+        ("publish", at(0.5)),
+        ("roll", at(40)),
+    ]
+    assert replay.parameter("holddown") == "20.0"
+    new = replay.key("new")
+    assert new is not None and new.tag == NEW
+    (mine,) = replay.verdicts
+    assert (mine.ok, mine.trusted_new_at, mine.dropped_revoked_at) == (
+        True,
+        at(25),
+        None,
+    )
+    assert replay.restarts[0].at == at(10)
+    assert replay.keytag_sets and replay.dnskey_rates
+    assert {r.phase for r in replay.dnskey_rates} <= {"start", "publish", "roll"}
