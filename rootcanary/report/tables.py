@@ -47,6 +47,7 @@ def _rows(*rows: tuple[str, ...]) -> tuple[Row, ...]:
 
 
 def overview(report: Report) -> DataTable:
+    """What the report covers, as key/value rows."""
     result = report.classification
     starts = [b.start for b in result.buckets]
     period = (
@@ -104,6 +105,7 @@ def _kind(report: Report) -> str:
 
 
 def verdicts(report: Report) -> DataTable:
+    """The replay's verdict per resolver; contradictions flagged."""
     columns = (
         "resolver",
         "implementation",
@@ -175,6 +177,7 @@ def _when(value: datetime | None, start: datetime | None) -> str:
 
 
 def funnel(report: Report) -> DataTable:
+    """The classifier's funnel around the event (IMC 2019, the 2018 roll)."""
     result = report.classification
     title = "Around the event"
     columns = ("vantage points", "count", "")
@@ -214,6 +217,7 @@ def funnel(report: Report) -> DataTable:
 
 
 def validation_counts(report: Report) -> DataTable:
+    """Latest known validation state per vantage point, per platform."""
     result = report.classification
     columns = ("platform", *VALIDATION_STATES, "total")
     latest = result.latest()
@@ -250,6 +254,7 @@ def _count_row(label: str, counts: Counter[str], states: tuple[str, ...]) -> Row
 
 
 def anchor_counts(report: Report) -> DataTable:
+    """Latest complete RFC 8509 state per vantage point, per key tag."""
     result = report.classification
     columns = ("key tag", *TA_STATES, "not measured")
     if not result.keytags:
@@ -283,6 +288,7 @@ def anchor_counts(report: Report) -> DataTable:
 
 
 def vantage_points(report: Report) -> DataTable:
+    """Each vantage point's latest state (the first MAX_VANTAGE_ROWS)."""
     result = report.classification
     tags = result.keytags
     columns = (
@@ -336,6 +342,7 @@ def vantage_points(report: Report) -> DataTable:
 
 
 def rfc8145_days(report: Report) -> DataTable:
+    """Distinct sources per UTC day signalling each key tag (RFC 8145)."""
     tags = report.rfc8145_keytags
     columns = ("date", *(f"key tag {t}" for t in tags), "any of them")
     log = report.query_log
@@ -383,6 +390,7 @@ def _newest_tag(report: Report) -> int | None:
 
 
 def keytag_sets(report: Report) -> DataTable:
+    """The replay's changes of each source's RFC 8145 key-tag set."""
     columns = ("time", "offset", "source", "key tags")
     replay = report.replay
     title = "RFC 8145 key-tag sets over time (changes per source)"
@@ -418,6 +426,7 @@ def keytag_sets(report: Report) -> DataTable:
 
 
 def dnskey_phases(report: Report) -> DataTable:
+    """The replay's root DNSKEY queries per source and phase."""
     columns = ("source", "phase", "queries", "seconds", "per minute")
     title = "Root DNSKEY queries per phase"
     replay = report.replay
@@ -452,6 +461,7 @@ def dnskey_phases(report: Report) -> DataTable:
 
 
 def dnskey_sources(report: Report) -> DataTable:
+    """Root DNSKEY queries per source, from the query log."""
     columns = ("source", "queries", "peak per bucket", "per minute")
     title = "Root DNSKEY queries per source (query log)"
     log = report.query_log
@@ -498,6 +508,7 @@ def dnskey_sources(report: Report) -> DataTable:
 
 
 def timeline(report: Report) -> DataTable:
+    """The events marked on the plots, in time order."""
     columns = ("time", "offset", "event")
     if not report.events:
         return DataTable(
@@ -518,6 +529,7 @@ def timeline(report: Report) -> DataTable:
 
 
 def parameters(report: Report) -> DataTable:
+    """The run's, the campaign's and the report's own parameters."""
     rows: list[tuple[str, str]] = []
     replay = report.replay
     if replay is not None:
@@ -563,6 +575,7 @@ def parameters(report: Report) -> DataTable:
 
 
 def inputs(report: Report) -> DataTable:
+    """Records read and skipped per input, by reason."""
     rows = []
     for count in report.inputs:
         rows.append(Row((count.noun, "read", str(count.read), "")))
