@@ -97,6 +97,22 @@ def _csv_text(text: str) -> str:
     return text
 
 
+def signalled_tags(record: dict[str, Any]) -> list[int]:
+    """The key tags one query-log record signals (empty when none).
+
+    RFC 8145 §5.1 (``_ta-`` query names, the log's ``ta``) and §4 (EDNS
+    option 14, ``edns_key_tag``) both count.
+    """
+    tags: list[int] = []
+    for key in ("ta", "edns_key_tag"):
+        value = record.get(key)
+        if isinstance(value, list):  # null, or damaged input: nothing signalled
+            tags.extend(
+                t for t in value if isinstance(t, int) and not isinstance(t, bool)
+            )
+    return tags
+
+
 def input_files(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and directories searched recursively by suffix."""
     out: list[Path] = []
@@ -196,13 +212,7 @@ class Counter8145:
             tally.skip(BAD_LOG, f"{path}:{number}")
             return
         tally.ok()
-        # RFC 8145 §5.1 (_ta- query names) and §4 (EDNS option 14) both count.
-        tags = [
-            tag
-            for key in ("ta", "edns_key_tag")
-            for tag in (record.get(key) or ())
-            if isinstance(tag, int)
-        ]
+        tags = signalled_tags(record)
         if tags:
             self.add(day, source, tags)
 
