@@ -37,10 +37,12 @@ def root_key_specs(
     keys: tuple[KeySpec, ...], rollover: RolloverSpec, phase: str
 ) -> tuple[KeySpec, ...]:
     """The root's key slots for ``phase``: the two KSKs set per the table above,
-    every other slot (the ZSK) as the scenario gives it."""
+    the zone-signing slots as the scenario gives them. Other SEP slots (the
+    default ``ksk`` when the rollover names its own) are left out: during a
+    replay the timeline alone decides which KSKs the root has."""
     old_state, new_state = _PHASES[phase]
     by_slot = {k.slot: k for k in keys}
-    out = [k for k in keys if k.slot not in (rollover.old, rollover.new)]
+    out = [k for k in keys if not k.sep and k.slot not in (rollover.old, rollover.new)]
     for slot, (publish, revoke, signs) in (
         (rollover.old, old_state),
         (rollover.new, new_state),
