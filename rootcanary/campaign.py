@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rootcanary.errors import DataError
+from rootcanary.errors import ConfigError, DataError
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -105,6 +105,38 @@ def load_manifest(directory: Path) -> Manifest:
     if not isinstance(data, dict):
         raise DataError(f"{path}: not a rootcanary manifest")
     return Manifest.from_dict(data, str(path))
+
+
+def open_manifest(
+    directory: Path,
+    backend: str,
+    name: str,
+    scenario_path: Path | None = None,
+    scenario_text: str | None = None,
+    scenario_sha256: str | None = None,
+) -> Manifest:
+    """The campaign's manifest, or a new one (not yet saved) for ``backend``.
+
+    A directory that holds another backend's campaign is refused: mixing their
+    results would make both unreadable.
+    """
+    if is_campaign(directory):
+        manifest = load_manifest(directory)
+        if manifest.backend != backend:
+            raise ConfigError(
+                f"{directory} is a {manifest.backend} campaign, not a {backend} one; "
+                "choose another --campaign"
+            )
+        return manifest
+    directory.mkdir(parents=True, exist_ok=True)
+    return Manifest(
+        name=name,
+        backend=backend,
+        created=now_iso(),
+        scenario_path=str(scenario_path) if scenario_path else None,
+        scenario_sha256=scenario_sha256,
+        scenario_text=scenario_text,
+    )
 
 
 def save_manifest(directory: Path, manifest: Manifest) -> None:

@@ -8,14 +8,11 @@ backends add: what the query was for (see :mod:`rootcanary.names`).
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO, Any
 
 SCHEMA_VERSION = 1
@@ -196,41 +193,6 @@ class Tally:
                 f"  {count} {reason}" + (f" (first at {where})" if where else "")
             )
         return lines
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a text file, transparently gunzipping ``.gz`` or gzip-magic files."""
-    raw = path.open("rb")
-    magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(
-            gzip.GzipFile(fileobj=raw), encoding="utf-8", errors="replace"
-        )
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-
-
-def read_observations(path: Path, tally: Tally) -> Iterator[Observation]:
-    """Stream observations from a JSON-lines file (optionally gzip)."""
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                tally.skip("bad JSON", where)
-                continue
-            if not isinstance(data, dict):
-                tally.skip("not an observation object", where)
-                continue
-            try:
-                observation = Observation.from_dict(data)
-            except (ValueError, TypeError) as exc:
-                tally.skip(f"bad observation: {exc}", where)
-                continue
-            tally.ok()
-            yield observation
 
 
 def write_jsonl(observations: Iterable[Observation], out: IO[str]) -> int:

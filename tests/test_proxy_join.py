@@ -14,7 +14,8 @@ from rootcanary.backends.proxy import JoinSources, RequestRecord, describe
 from rootcanary.backends.proxy_join import join_campaign
 from rootcanary.campaign import Manifest, load_manifest, save_manifest
 from rootcanary.cli import app
-from rootcanary.observation import Tally, read_observations
+from rootcanary.observation import Tally
+from rootcanary.readers.sources import read_observations
 from rootcanary.scenario.proxy import ProxySpec
 from tests.proxy_util import stderr_capture
 
@@ -131,7 +132,7 @@ def join(directory: Path, tmp_path: Path) -> tuple[Any, dict[tuple[str, str], An
         provider_resolvers=["192.0.2.0/25"],
     )
     tally = Tally()
-    observations = list(read_observations(result.file, tally))
+    observations = list(read_observations([result.file], tally))
     assert tally.total_skipped == 0
     return result, {(o.extra["label"], o.role): o for o in observations}
 

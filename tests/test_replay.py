@@ -153,7 +153,8 @@ def test_expectations_follow_the_configuration(tmp_path: Path) -> None:
         ("ks", "kresd", "stateless"),
     ]
     restarts = "".join(
-        f'[[rollover.restart]]\nresolver = "{name}"\nat = ["12s", "18s", "24s", "30s"]\n'
+        f'[[rollover.restart]]\nresolver = "{name}"\n'
+        'at = ["12s", "18s", "24s", "30s"]\n'
         for name in ("us", "bs", "ks")
     )
     scenario = load_scenario(

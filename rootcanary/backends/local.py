@@ -26,13 +26,7 @@ import dns.rcode
 import dns.rdatatype
 
 from rootcanary import names
-from rootcanary.campaign import (
-    Manifest,
-    is_campaign,
-    load_manifest,
-    now_iso,
-    save_manifest,
-)
+from rootcanary.campaign import now_iso, open_manifest, save_manifest
 from rootcanary.errors import ProbeError
 from rootcanary.observation import Observation
 from rootcanary.plan import PlannedTest
@@ -215,8 +209,8 @@ def run_campaign(
         )
     if not tests:
         raise ProbeError("no tests to run: the scenario's [tests] section selects none")
-    manifest = _open_manifest(
-        directory, name, scenario_path, scenario_text, scenario_sha256
+    manifest = open_manifest(
+        directory, "local", name, scenario_path, scenario_text, scenario_sha256
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
@@ -259,32 +253,6 @@ def run_campaign(
                 break
             time.sleep(max(0.0, next_start - time.monotonic()))
     return run
-
-
-def _open_manifest(
-    directory: Path,
-    name: str,
-    scenario_path: Path | None,
-    scenario_text: str | None,
-    scenario_sha256: str | None,
-) -> Manifest:
-    if is_campaign(directory):
-        manifest = load_manifest(directory)
-        if manifest.backend != "local":
-            raise ProbeError(
-                f"{directory} is a {manifest.backend} campaign; "
-                "choose another --campaign"
-            )
-        return manifest
-    directory.mkdir(parents=True, exist_ok=True)
-    return Manifest(
-        name=name,
-        backend="local",
-        created=now_iso(),
-        scenario_path=str(scenario_path) if scenario_path else None,
-        scenario_sha256=scenario_sha256,
-        scenario_text=scenario_text,
-    )
 
 
 def targets_from_testbed_state(state: dict[str, object]) -> list[Target]:

@@ -33,13 +33,7 @@ from typing import IO, Any
 import aiohttp
 
 from rootcanary.backends import proxy_outcome as po
-from rootcanary.campaign import (
-    Manifest,
-    is_campaign,
-    load_manifest,
-    now_iso,
-    save_manifest,
-)
+from rootcanary.campaign import now_iso, open_manifest, save_manifest
 from rootcanary.errors import ConfigError, ProxyError
 from rootcanary.plan import PlannedTest
 from rootcanary.scenario.proxy import ProxySpec, render
@@ -463,8 +457,8 @@ def run_proxy_campaign(
     interrupted run keeps every attempt it made.
     """
     count = sessions if sessions is not None else spec.sessions
-    manifest = _open_manifest(
-        directory, name, scenario_path, scenario_text, scenario_sha256
+    manifest = open_manifest(
+        directory, "proxy", name, scenario_path, scenario_text, scenario_sha256
     )
     started = datetime.now(UTC)
     file = directory / REQUESTS_DIR / f"requests-{started:%Y%m%dT%H%M%S%fZ}.jsonl"
@@ -510,29 +504,3 @@ def describe(spec: ProxySpec, sources: JoinSources) -> dict[str, Any]:
         "query_log": str(sources.query_log) if sources.query_log else None,
         "http_log": str(sources.http_log) if sources.http_log else None,
     }
-
-
-def _open_manifest(
-    directory: Path,
-    name: str,
-    scenario_path: Path | None,
-    scenario_text: str | None,
-    scenario_sha256: str | None,
-) -> Manifest:
-    if is_campaign(directory):
-        manifest = load_manifest(directory)
-        if manifest.backend != "proxy":
-            raise ProxyError(
-                f"{directory} is a {manifest.backend} campaign; "
-                "choose another --campaign"
-            )
-        return manifest
-    directory.mkdir(parents=True, exist_ok=True)
-    return Manifest(
-        name=name,
-        backend="proxy",
-        created=now_iso(),
-        scenario_path=str(scenario_path) if scenario_path else None,
-        scenario_sha256=scenario_sha256,
-        scenario_text=scenario_text,
-    )

@@ -45,7 +45,6 @@ malformed lines of every input.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +57,8 @@ from rootcanary.backends import proxy_outcome as po
 from rootcanary.backends.proxy import REQUEST_SCHEMA, REQUESTS_DIR
 from rootcanary.campaign import write_atomic
 from rootcanary.errors import DataError
-from rootcanary.observation import Observation, Tally, open_text, parse_time
+from rootcanary.observation import Observation, Tally, parse_time
+from rootcanary.readers import lines
 from rootcanary.scenario.proxy import DEFAULT_GATE_CODES
 
 OBSERVATIONS_FILE = "observations/proxy.jsonl"
@@ -146,24 +146,12 @@ class ProviderNets:
 
 
 def _json_lines(path: Path, tally: Tally) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                tally.skip("bad JSON", where)
-                continue
-            if not isinstance(data, dict):
-                tally.skip("not a JSON object", where)
-                continue
-            yield where, data
+    """JSON objects of a log (gzip or not); bad lines are counted by reason."""
+    for where, value in lines.values(path, tally):
+        if not isinstance(value, dict):
+            tally.skip("not a JSON object", lines.describe(where))
+            continue
+        yield lines.describe(where), value
 
 
 _RECORD_FIELDS = {

@@ -30,6 +30,7 @@ TRUNCATED_GZIP = "truncated gzip stream"
 BAD_GZIP = "corrupt gzip stream"
 TORN_LINE = "torn last line"
 BAD_JSON = "bad JSON"
+EMPTY_ARRAY = "empty JSON array"
 
 
 def chunks(path: Path, tally: Tally) -> Iterator[bytes]:
@@ -142,7 +143,7 @@ def _plain_lines(handle: Any, path: Path, tally: Tally) -> Iterator[tuple[Where,
                 tally.skip(reason, describe((path, number, -1)))
             continue
         if type(value) is list:
-            yield from _opened(value, path, number)
+            yield from _opened(value, path, number, tally)
         else:
             yield (path, number, -1), value
 
@@ -164,7 +165,7 @@ def _line_values(
                     tally.skip(BAD_JSON, describe((path, number, -1)))
                 continue
             if type(value) is list:
-                yield from _opened(value, path, number)
+                yield from _opened(value, path, number, tally)
             else:
                 yield (path, number, -1), value
     if rest.strip():
@@ -176,7 +177,7 @@ def _line_values(
             tally.skip(TORN_LINE, describe((path, number, -1)))
             return
         if type(value) is list:
-            yield from _opened(value, path, number)
+            yield from _opened(value, path, number, tally)
         else:
             yield (path, number, -1), value
 
@@ -186,7 +187,12 @@ def _prepend(first: bytes, stream: Iterator[bytes]) -> Iterator[bytes]:
     yield from stream
 
 
-def _opened(value: list[Any], path: Path, line: int) -> Iterator[tuple[Where, Any]]:
+def _opened(
+    value: list[Any], path: Path, line: int, tally: Tally
+) -> Iterator[tuple[Where, Any]]:
+    if not value:
+        # A line holding [] carries no record, but it is not one either.
+        tally.skip(EMPTY_ARRAY, describe((path, line, -1)))
     for index, item in enumerate(value):
         yield (path, line, index), item
 
