@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from shared_data import ATLAS_RESULTS
 from test_classify_helpers import round_of
 from typer.testing import CliRunner
 
@@ -118,13 +119,7 @@ def test_observations_from_raw_results_carry_roles(atlas_campaign: Path) -> None
 
 
 def test_role_option_maps_a_measurement(tmp_path: Path) -> None:
-    real = (
-        Path(__file__).resolve().parents[2]
-        / "shared"
-        / "data"
-        / "atlas"
-        / "results.jsonl"
-    )
+    real = ATLAS_RESULTS
     result = runner.invoke(
         app,
         [

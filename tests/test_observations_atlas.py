@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_data import ATLAS_RESULTS
 
 from rootcanary.observation import Observation, Tally
 from rootcanary.readers import atlas
 from rootcanary.readers.sources import gather, read_observations
 
-REAL = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "atlas" / "results.jsonl"
-)
+REAL = ATLAS_RESULTS
 
 
 def _real_lines() -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from base64 import b64decode
-from pathlib import Path
 from typing import Any
 
 import dns.edns
@@ -15,14 +14,13 @@ import dns.rcode
 import dns.rrset
 import pytest
 from ripe.atlas.sagan import DnsResult, Result
+from shared_data import ATLAS_RESULTS
 
 from rootcanary.observation import Tally
 from rootcanary.readers import atlas, wire
 from rootcanary.readers.synthetic import results
 
-REAL = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "atlas" / "results.jsonl"
-)
+REAL = ATLAS_RESULTS
 LINES: list[dict[str, Any]] = [json.loads(x) for x in REAL.read_text().splitlines()]
 
 

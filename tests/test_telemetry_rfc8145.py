@@ -6,13 +6,14 @@ import gzip
 import json
 from pathlib import Path
 
+from shared_data import RFC8145
 from typer.testing import CliRunner
 
 from rootcanary.cli import app
 from rootcanary.observation import Tally
 from rootcanary.telemetry import telemetry
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rfc8145"
+DATA = RFC8145
 runner = CliRunner()
 
 

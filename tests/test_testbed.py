@@ -253,3 +253,37 @@ def test_testbed_without_section_is_an_error(tmp_path: Path) -> None:
     path.write_text('name = "x"\n')
     with pytest.raises(TestbedError, match="no \\[testbed\\] section"):
         Testbed(load_scenario(path))
+
+
+def test_the_classifier_gives_each_variant_its_verdict(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    """Local backend + classifier over every implementation and variant."""
+    from rootcanary.backends.local import ProbeSettings, Target, run_campaign
+    from rootcanary.classify import classify
+    from rootcanary.demo import expected_for
+    from rootcanary.plan import plan_tests
+    from rootcanary.scenario.tests import TestsSpec
+
+    assert testbed.anchor is not None
+    ours = testbed.anchor.keytags[0]
+    tests = plan_tests(TestsSpec(zone=ZONE, bogus=("sig",), keytags=(ours,)))
+    run = run_campaign(
+        tmp_path / "campaign",
+        name="variants",
+        targets=[Target(r.name, r.address) for r in testbed.resolvers],
+        tests=tests,
+        settings=ProbeSettings(timeout=3, retries=1),
+        zone=ZONE,
+    )
+    latest = {
+        bucket.vantage.probe: bucket
+        for bucket in classify(run.observations, keytags=(ours,)).buckets
+    }
+    for resolver in testbed.resolvers:
+        want = expected_for(resolver.implementation, resolver.variant)
+        got = latest[resolver.name]
+        assert got.validation == want.validation, resolver.name
+        if want.trust_anchor is not None:
+            states = {t.keytag: t.state for t in got.trust_anchors}
+            assert states[ours] == want.trust_anchor, resolver.name
