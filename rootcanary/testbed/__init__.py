@@ -23,8 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -195,7 +194,7 @@ class Testbed:
         """Start the server and every resolver; return when all answer."""
         self._check_binaries()
         if self.state_file.exists():
-            self._stop_recorded(self.state_file)
+            stop_recorded(self.state_file)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._up()
@@ -401,11 +400,6 @@ class Testbed:
         }
         write_atomic(self.state_file, json.dumps(state, indent=2) + "\n")
 
-    @staticmethod
-    def _stop_recorded(state_file: Path) -> None:
-        """Stop what an earlier ``up`` recorded (a crashed run, a second ``up``)."""
-        stop_recorded(state_file)
-
     def _write_hints(self) -> Path:
         from authserver.anchor import root_hints
 
@@ -497,20 +491,13 @@ def _wipe(paths: tuple[Path, ...]) -> None:
 
 
 def _main_thread() -> bool:
-    import threading
-
+    # Signal handlers can only be set from the main thread.
     return threading.current_thread() is threading.main_thread()
 
 
 def _raise_on_term(signum: int, frame: FrameType | None) -> None:
     # Turn SIGTERM into an exception so that `with Testbed(...)` tears down.
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextmanager
-def running(scenario: Scenario, run_dir: Path | None = None) -> Iterator[Testbed]:
-    with Testbed(scenario, run_dir) as testbed:
-        yield testbed
 
 
 __all__ = [
@@ -521,6 +508,5 @@ __all__ = [
     "Testbed",
     "default_run_dir",
     "read_state",
-    "running",
     "stop_recorded",
 ]
