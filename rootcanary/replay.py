@@ -20,10 +20,11 @@ import json
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dns.dnssec
 import dns.rdata
@@ -41,12 +42,14 @@ from rootcanary.backends.local import (
 from rootcanary.campaign import write_atomic
 from rootcanary.classify import BucketState, classify
 from rootcanary.errors import TestbedError
-from rootcanary.observation import format_time, parse_time
+from rootcanary.observation import Tally, format_time, parse_time
 from rootcanary.plan import PlannedTest, plan_tests
+from rootcanary.readers import lines
 from rootcanary.scenario import Scenario
 from rootcanary.scenario.rollover import RolloverSpec
 from rootcanary.scenario.testbed import ResolverSpec
 from rootcanary.scenario.tests import TestsSpec
+from rootcanary.telemetry import signalled_tags
 from rootcanary.testbed import Testbed
 
 log = logging.getLogger("rootcanary.replay")
@@ -385,11 +388,11 @@ def keytag_sets(query_log: Path) -> list[dict[str, object]]:
     last: dict[str, tuple[int, ...]] = {}
     out: list[dict[str, object]] = []
     for line in _log_lines(query_log):
-        tags = line.get("ta") or line.get("edns_key_tag")
+        tags = signalled_tags(line)
         src = line.get("src")
-        if not isinstance(tags, list) or not tags or not isinstance(src, str):
+        if not tags or not isinstance(src, str):
             continue
-        current = tuple(sorted(int(t) for t in tags))
+        current = tuple(sorted(set(tags)))
         if last.get(src) != current:
             last[src] = current
             out.append({"src": src, "time": line["time"], "tags": list(current)})
@@ -437,19 +440,13 @@ def dnskey_rates(
     return out
 
 
-def _log_lines(path: Path) -> Iterable[dict[str, object]]:
-    try:
-        handle = path.open(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+def _log_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The query log's records; a torn last line (a killed server) is skipped."""
+    if not path.exists():
         return
-    with handle:
-        for raw in handle:
-            try:
-                line = json.loads(raw)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a kill; the rest is whole
-            if isinstance(line, dict) and isinstance(line.get("time"), str):
-                yield line
+    for _, line in lines.values(path, Tally()):
+        if isinstance(line, dict) and isinstance(line.get("time"), str):
+            yield line
 
 
 def write_summary(result: ReplayResult, scenario: Scenario, query_log: Path) -> Path:
