@@ -93,7 +93,7 @@ def down(scenario_path: ScenarioArg, run_dir: RunDirOption = None) -> None:
 @testbed_app.command("run")
 @guarded
 def run(scenario_path: ScenarioArg, run_dir: RunDirOption = None) -> None:
-    """Replay the scenario's [rollover] against its resolvers; judge each one.
+    """Replay the scenario's rollover timeline on its resolvers; judge each one.
 
     Exits 1 if a resolver's outcome contradicts its configuration.
     """
