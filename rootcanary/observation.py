@@ -213,12 +213,13 @@ def write_csv(observations: Iterable[Observation], out: IO[str]) -> int:
     count = 0
     for observation in observations:
         row = observation.to_dict()
-        writer.writerow([_csv_cell(row.get(name)) for name in CSV_FIELDS])
+        writer.writerow([csv_cell(row.get(name)) for name in CSV_FIELDS])
         count += 1
     return count
 
 
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """One CSV cell: null empty, booleans true/false, lists joined with ``;``."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from rootcanary.classify.model import BucketState, Classification, Transition
 from rootcanary.errors import ReportError
-from rootcanary.observation import format_time
+from rootcanary.observation import csv_cell, format_time
 
 FORMATS = ("jsonl", "csv", "parquet")
 _EVENT_COLUMNS = ("phase", "before", "after", "funnel", "recovery_s")
@@ -138,19 +138,9 @@ def write_csv(result: Classification, out: IO[str]) -> int:
     writer.writerow(columns)
     count = 0
     for record in flat_records(result):
-        writer.writerow([_cell(record[name]) for name in columns])
+        writer.writerow([csv_cell(record[name]) for name in columns])
         count += 1
     return count
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return str(value)
 
 
 def write_parquet(result: Classification, path: Path) -> int:
