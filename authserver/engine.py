@@ -593,12 +593,7 @@ class Engine:
         header = len(data) >= 12
         flags = struct.unpack_from("!H", data, 2)[0] if header else 0
         record: dict[str, object] = {
-            "time": self.clock.stamp(time.time()),
-            "transport": endpoint.transport,
-            "src": src,
-            "sport": sport,
-            "dst": endpoint.host,
-            "dport": endpoint.port,
+            **self._origin(endpoint, src, sport),
             "id": struct.unpack_from("!H", data)[0] if header else None,
             "qname": None,
             "qtype": None,
@@ -617,6 +612,17 @@ class Engine:
         if drop is not None:
             line += f', "drop": {json.dumps(drop)}'
         self.querylog.add(line + "}\n")
+
+    def _origin(self, endpoint: Endpoint, src: str, sport: int) -> dict[str, object]:
+        """The query log's leading fields, in contract order: when, how, who, where."""
+        return {
+            "time": self.clock.stamp(time.time()),
+            "transport": endpoint.transport,
+            "src": src,
+            "sport": sport,
+            "dst": endpoint.host,
+            "dport": endpoint.port,
+        }
 
     def _log_parsed(
         self,
@@ -647,12 +653,7 @@ class Engine:
         if question is not None:
             qname = ql.name_text(question.name.to_wire() or b"")
         record: dict[str, object] = {
-            "time": self.clock.stamp(time.time()),
-            "transport": endpoint.transport,
-            "src": src,
-            "sport": sport,
-            "dst": endpoint.host,
-            "dport": endpoint.port,
+            **self._origin(endpoint, src, sport),
             "id": query.id,
             "qname": qname,
             "qtype": ql.type_text(question.rdtype) if question is not None else None,
